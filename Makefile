@@ -1,0 +1,49 @@
+# nativesnap — set-up, run and test on a Debian 12 host (as root).
+#   make run    install everything, sync the database, serve on 127.0.0.1:8779
+#   make test   install everything, start libvirtd and PostgreSQL, run all tests
+# Both are idempotent: a second run only does what is missing.
+
+SHELL := /bin/bash
+VENV ?= .venv
+# Debian's python3, with its site-packages visible: the libvirt and Ceph bindings
+# come from Debian packages built for it.
+HOST_PYTHON ?= /usr/bin/python3
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: all setup host venv run test test-unit test-functional sample-config demo-api bench-api clean
+
+all: test
+
+host:
+	tools/setup-host
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	test -x $(VENV)/bin/python || $(HOST_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PIP) install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+setup: host venv
+
+run: setup
+	tools/start-libvirtd
+	$(VENV)/bin/nativesnap-manage db sync
+	exec $(VENV)/bin/nativesnap-api
+
+test: setup
+	tools/start-libvirtd
+	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+sample-config: venv
+	$(VENV)/bin/oslo-config-generator --config-file etc/nativesnap/nativesnap-config-generator.conf
+
+bench-api: venv
+	$(VENV)/bin/python bench/api
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

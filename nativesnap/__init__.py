@@ -1,0 +1,1 @@
+"""nativesnap: native VM snapshots as a first-class resource."""

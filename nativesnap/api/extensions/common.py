@@ -1,0 +1,56 @@
+"""Lookups shared by the controllers: load, then authorise against the
+resource's own project (another project's resource answers 404)."""
+
+from nativesnap.conf import CONF
+from nativesnap import exception
+from nativesnap.objects import server as server_obj
+from nativesnap.objects import snapshot as snapshot_obj
+from nativesnap import policy
+
+
+def get_server(context, server_id, action):
+    try:
+        server = server_obj.Server.get_by_id(context, server_id)
+    except exception.ServerNotFound:
+        # Authorise against the caller's own project so that a caller who may
+        # not use the action at all learns that (403), not that the id is free.
+        policy.authorize(context, action, {"project_id": context.project_id})
+        raise
+    policy.authorize_resource(context, action, server.project_id,
+                              exception.ServerNotFound(server_id=server_id))
+    return server
+
+
+def get_snapshot(context, server, snapshot_id):
+    """A snapshot of ``server``; one of another server answers 404 here."""
+    try:
+        snapshot = snapshot_obj.ServerSnapshot.get_by_id(context, snapshot_id)
+    except exception.SnapshotNotFound:
+        raise
+    if snapshot.server_id != server.id:
+        raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+    return snapshot
+
+
+def get_any_snapshot(context, snapshot_id, action):
+    """A snapshot by id alone, authorised against its own project."""
+    snapshot = snapshot_obj.ServerSnapshot.get_by_id(context, snapshot_id)
+    policy.authorize_resource(context, action, snapshot.project_id,
+                              exception.SnapshotNotFound(snapshot_id=snapshot_id))
+    return snapshot
+
+
+def page_params(params, default_sort_key="created_at"):
+    """limit, marker, sort_key, sort_dir from a validated query dict."""
+    max_limit = CONF.api.max_limit
+    limit = min(int(params.get("limit", max_limit)), max_limit)
+    return {
+        "limit": limit,
+        "marker": params["marker"].lower() if params.get("marker") else None,
+        "sort_key": params.get("sort_key", default_sort_key),
+        "sort_dir": params.get("sort_dir", "desc"),
+    }
+
+
+def is_true(value):
+    return str(value).lower() in ("1", "true", "yes")

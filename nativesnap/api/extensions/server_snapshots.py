@@ -1,0 +1,149 @@
+"""/v1/servers/{server_id}/snapshots and /v1/snapshots."""
+
+from nativesnap.api.extensions import common
+from nativesnap.api.schemas import server_snapshots as schema
+from nativesnap.api import validation
+from nativesnap.api.views import common as common_view
+from nativesnap.api.views import snapshots as view
+from nativesnap.api import wsgi
+from nativesnap.common import states
+from nativesnap.db import api as db
+from nativesnap.objects import image as image_obj
+from nativesnap.objects import snapshot as snapshot_obj
+from nativesnap import policy
+from nativesnap.policies import snapshots as snapshot_policies
+
+POLICY = snapshot_policies.PREFIX
+
+# Microversion 1.1: the snapshot view lists its exported images.
+IMAGES_IN_VIEW = (1, 1)
+
+
+def _images_by_snapshot(req, snapshots):
+    if not req.is_version(IMAGES_IN_VIEW):
+        return None
+    found = {s.id: [] for s in snapshots}
+    for img in image_obj.ImageList.get_by_snapshots(req.context, list(found)):
+        found[img.snapshot_id].append(img)
+    return found
+
+
+def _views(req, snapshots, current_ids):
+    images = _images_by_snapshot(req, snapshots)
+    return [view.show(req, s, current_ids.get(s.server_id),
+                      None if images is None else images[s.id])
+            for s in snapshots]
+
+
+def _list_body(req, snapshots, current_ids, limit):
+    items = _views(req, snapshots, current_ids)
+    body = {"snapshots": items}
+    links = common_view.next_link(req, items, limit)
+    if links:
+        body["snapshots_links"] = links
+    return body
+
+
+def _filters(params):
+    return {"status": params["status"]} if params.get("status") else None
+
+
+class ServerSnapshotsController(wsgi.Controller):
+    actions = {"export": ("_export", schema.export)}
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def _location(self, req, server_id, snapshot_id):
+        return f"{req.base_url()}/v1/servers/{server_id}/snapshots/{snapshot_id}"
+
+    def _one(self, req, snapshot, current_snapshot_id):
+        return {"snapshot": _views(req, [snapshot],
+                                   {snapshot.server_id: current_snapshot_id})[0]}
+
+    @wsgi.expected_errors((400, 404))
+    @validation.query_schema(schema.index_query)
+    def index(self, req, server_id):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "list")
+        params = dict(req.GET)
+        page = common.page_params(params)
+        snapshots = snapshot_obj.ServerSnapshotList.get_all(
+            context, server_id=server.id, filters=_filters(params), **page)
+        return _list_body(req, snapshots, {server.id: server.current_snapshot_id},
+                          page["limit"])
+
+    @wsgi.expected_errors((400, 404, 409))
+    @validation.schema(schema.create)
+    def create(self, req, server_id, body):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "create")
+        args = body["snapshot"]
+        current = server.current_snapshot_id  # the task may change it any moment
+        snapshot = self.manager.create_snapshot(
+            context, server, args["name"], description=args.get("description"),
+            memory=args.get("memory", False),
+            quiesce=args.get("quiesce", states.QUIESCE_PREFERRED),
+            kind=args.get("kind"), include_volumes=args.get("include_volumes",
+                                                            False))
+        return wsgi.ResponseObject(
+            self._one(req, snapshot, current), code=202,
+            headers={"Location": self._location(req, server.id, snapshot.id)})
+
+    @wsgi.expected_errors(404)
+    def show(self, req, server_id, snapshot_id):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "show")
+        snapshot = common.get_snapshot(context, server, snapshot_id)
+        return self._one(req, snapshot, server.current_snapshot_id)
+
+    @wsgi.expected_errors((400, 404, 409))
+    def delete(self, req, server_id, snapshot_id):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "delete")
+        snapshot = common.get_snapshot(context, server, snapshot_id)
+        current = server.current_snapshot_id  # the task may change it any moment
+        snapshot = self.manager.delete_snapshot(context, server, snapshot)
+        return wsgi.ResponseObject(
+            self._one(req, snapshot, current), code=202,
+            headers={"Location": self._location(req, server.id, snapshot.id)})
+
+    @wsgi.response(202)
+    @wsgi.expected_errors((400, 404, 409))
+    def action(self, req, server_id, snapshot_id, body):
+        return self.dispatch_action(req, body, server_id=server_id,
+                                    snapshot_id=snapshot_id)
+
+    def _export(self, req, server_id, snapshot_id, body):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "export")
+        snapshot = common.get_snapshot(context, server, snapshot_id)
+        args = body["export"]
+        image = self.manager.export_snapshot(context, server, snapshot,
+                                             args["image_name"],
+                                             args.get("disk_format", "qcow2"))
+        return wsgi.ResponseObject(
+            {"image": view.image(image)}, code=202,
+            headers={"Location": self._location(req, server.id, snapshot.id)})
+
+
+class SnapshotsController(wsgi.Controller):
+    """GET /v1/snapshots: every snapshot the caller may see."""
+
+    @wsgi.expected_errors((400, 403))
+    @validation.query_schema(schema.all_index_query)
+    def index(self, req):
+        context = req.context
+        params = dict(req.GET)
+        all_projects = common.is_true(params.get("all_projects", "0"))
+        if all_projects:
+            policy.authorize(context, POLICY % "list:all_projects", {})
+        policy.authorize(context, POLICY % "list",
+                         {"project_id": context.project_id})
+        page = common.page_params(params)
+        snapshots = snapshot_obj.ServerSnapshotList.get_all(
+            context, project_id=None if all_projects else context.project_id,
+            filters=_filters(params), **page)
+        current = db.server_current_snapshot_ids(
+            context, {s.server_id for s in snapshots})
+        return _list_body(req, snapshots, current, page["limit"])

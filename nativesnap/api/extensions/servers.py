@@ -1,0 +1,120 @@
+"""/v1/servers: list, show, adopt, spawn, delete, and the revert action."""
+
+from nativesnap.api.extensions import common
+from nativesnap.api.schemas import servers as schema
+from nativesnap.api import validation
+from nativesnap.api.views import common as common_view
+from nativesnap.api.views import servers as view
+from nativesnap.api import wsgi
+from nativesnap import exception
+from nativesnap.objects import server as server_obj
+from nativesnap import policy
+from nativesnap.policies import servers as server_policies
+
+POLICY = server_policies.PREFIX
+
+
+class ServersController(wsgi.Controller):
+    actions = {"revert": ("_revert", schema.revert)}
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def _location(self, req, server_id):
+        return f"{req.base_url()}/v1/servers/{server_id}"
+
+    @wsgi.expected_errors((400, 403))
+    @validation.query_schema(schema.index_query)
+    def index(self, req):
+        context = req.context
+        params = dict(req.GET)
+        all_projects = common.is_true(params.get("all_projects", "0"))
+        if all_projects:
+            policy.authorize(context, POLICY % "list:all_projects", {})
+        policy.authorize(context, POLICY % "list",
+                         {"project_id": context.project_id})
+        page = common.page_params(params)
+        filters = {"status": params["status"]} if params.get("status") else None
+        servers = server_obj.ServerList.get_all(
+            context, project_id=None if all_projects else context.project_id,
+            filters=filters, **page)
+        items = [view.show(req, s) for s in servers]
+        body = {"servers": items}
+        links = common_view.next_link(req, items, page["limit"])
+        if links:
+            body["servers_links"] = links
+        return body
+
+    @wsgi.expected_errors(404)
+    def show(self, req, server_id):
+        server = common.get_server(req.context, server_id, POLICY % "show")
+        return {"server": view.show(req, self.manager.refresh_status(server))}
+
+    @wsgi.response(201)
+    @wsgi.expected_errors((400, 403, 404, 409))
+    def create(self, req, body):
+        context = req.context
+        inner = body.get("server") if isinstance(body, dict) else None
+        if isinstance(inner, dict) and "snapshot_id" in inner:
+            return self._spawn(req, body)
+        # Policy first: a member learns that adopting is not theirs (403)
+        # before anything is said about the body.
+        project_id = (inner or {}).get("project_id") if isinstance(
+            inner, dict) else None
+        policy.authorize(context, POLICY % "adopt",
+                         {"project_id": project_id or context.project_id})
+        validation.validate(schema.adopt, body)
+        server = self.manager.adopt_server(
+            context, inner["name"], inner["driver"], inner["hypervisor_ref"],
+            inner.get("project_id") or context.project_id)
+        return wsgi.ResponseObject(
+            {"server": view.show(req, server)}, code=201,
+            headers={"Location": self._location(req, server.id)})
+
+    def _spawn(self, req, body):
+        context = req.context
+        inner = body["server"]
+        policy.authorize(context, POLICY % "spawn",
+                         {"project_id": context.project_id})
+        validation.validate(schema.spawn, body)
+        snapshot = common.get_any_snapshot(context, inner["snapshot_id"].lower(),
+                                           POLICY % "spawn")
+        server = self.manager.spawn_server(
+            context, snapshot, inner["name"], inner.get("linked", True),
+            inner.get("power_on", True))
+        return wsgi.ResponseObject(
+            {"server": view.show(req, server)}, code=202,
+            headers={"Location": self._location(req, server.id)})
+
+    @wsgi.response(204)
+    @wsgi.expected_errors((404, 409))
+    def delete(self, req, server_id):
+        server = common.get_server(req.context, server_id, POLICY % "delete")
+        self.manager.delete_server(req.context, server)
+
+    @wsgi.response(202)
+    @wsgi.expected_errors((400, 404, 409))
+    def action(self, req, server_id, body):
+        return self.dispatch_action(req, body, server_id=server_id)
+
+    def _revert(self, req, server_id, body):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "revert")
+        args = body["revert"]
+        snapshot_id = args["snapshot_id"].lower()
+        try:
+            snapshot = common.get_any_snapshot(context, snapshot_id,
+                                               POLICY % "revert")
+        except exception.Forbidden:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot_id) from None
+        if snapshot.project_id != server.project_id:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+        self.manager.revert_server(context, server, snapshot,
+                                   args.get("power_on", True))
+        return wsgi.ResponseObject(
+            None, code=202, headers={"Location": self._location(req, server.id)})
+
+
+# What the OpenAPI document says of create: two bodies, two success codes.
+ServersController.create.body_schema = schema.create
+ServersController.create.wsgi_codes = (201, 202)

@@ -1,0 +1,51 @@
+"""The static route list of API v1 and the application factory."""
+
+from nativesnap.api import auth
+from nativesnap.api.extensions import openapi as openapi_ext
+from nativesnap.api.extensions import server_snapshots
+from nativesnap.api.extensions import servers
+from nativesnap.api.extensions import versions
+from nativesnap.api import wsgi
+from nativesnap.conf import CONF
+
+# Paths answered without a token: the version documents only (DESIGN §2).
+PUBLIC_PATHS = frozenset({"", "/v1"})
+
+
+def route_list(manager):
+    """(path template, {HTTP method: (controller, method name)}), in full."""
+    versions_ctl = versions.VersionsController()
+    servers_ctl = servers.ServersController(manager)
+    snapshots_ctl = server_snapshots.ServerSnapshotsController(manager)
+    all_snapshots_ctl = server_snapshots.SnapshotsController()
+    openapi_ctl = openapi_ext.OpenAPIController()
+    routes = [
+        ("/", {"GET": (versions_ctl, "index")}),
+        ("/v1", {"GET": (versions_ctl, "show")}),
+        ("/v1/openapi.json", {"GET": (openapi_ctl, "show")}),
+        ("/v1/servers", {"GET": (servers_ctl, "index"),
+                         "POST": (servers_ctl, "create")}),
+        ("/v1/servers/{server_id}", {"GET": (servers_ctl, "show"),
+                                     "DELETE": (servers_ctl, "delete")}),
+        ("/v1/servers/{server_id}/action", {"POST": (servers_ctl, "action")}),
+        ("/v1/servers/{server_id}/snapshots", {"GET": (snapshots_ctl, "index"),
+                                               "POST": (snapshots_ctl, "create")}),
+        ("/v1/servers/{server_id}/snapshots/{snapshot_id}",
+         {"GET": (snapshots_ctl, "show"), "DELETE": (snapshots_ctl, "delete")}),
+        ("/v1/servers/{server_id}/snapshots/{snapshot_id}/action",
+         {"POST": (snapshots_ctl, "action")}),
+        ("/v1/snapshots", {"GET": (all_snapshots_ctl, "index")}),
+    ]
+    openapi_ctl.routes = routes
+    return routes
+
+
+def make_app(manager):
+    """The WSGI application: the API, behind keystone when configured."""
+    router = wsgi.Router(route_list(manager))
+    strategy = CONF.api.auth_strategy
+    if strategy == "keystone":
+        app = wsgi.APIApplication(router, auth.keystone, PUBLIC_PATHS)
+        public = wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS)
+        return auth.wrap_keystone(app, public, PUBLIC_PATHS)
+    return wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS)

@@ -1,0 +1,144 @@
+"""Schemas of the API's answers, for the OpenAPI document (and the tests that
+check real answers against it)."""
+
+from nativesnap.common import states
+from nativesnap.virt import driver as virt_driver
+
+_nullable_str = {"type": ["string", "null"]}
+_nullable_int = {"type": ["integer", "null"], "minimum": 0}
+_links = {"type": "array", "items": {
+    "type": "object", "required": ["rel", "href"],
+    "properties": {"rel": {"type": "string"}, "href": {"type": "string"},
+                   "type": {"type": "string"}}}}
+_fault_detail = {"type": ["object", "null"], "required": ["code", "message"],
+                 "properties": {"code": {"type": "integer"},
+                                "message": {"type": "string"}}}
+
+fault = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+    },
+    "description": "Nova's fault body, e.g. {\"itemNotFound\": {\"code\": 404, "
+                   "\"message\": \"...\"}}.",
+}
+
+server = {
+    "type": "object",
+    "required": ["id", "name", "project_id", "driver", "hypervisor_ref", "host",
+                 "status", "task_state", "origin", "capabilities", "links"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "project_id": {"type": "string"},
+        "driver": {"type": "string"},
+        "hypervisor_ref": {"type": "string"},
+        "host": {"type": "string"},
+        "status": {"type": "string", "enum": list(states.SERVER_STATUSES)},
+        "task_state": {"type": ["string", "null"],
+                       "enum": list(states.TASK_STATES) + [None]},
+        "origin": {"type": "string", "enum": list(states.ORIGINS)},
+        "source_snapshot_id": _nullable_str,
+        "linked": {"type": "boolean"},
+        "capabilities": {"type": "object", "properties": {
+            name: {"type": "boolean"} for name in virt_driver.CAPABILITIES}},
+        "fault": _fault_detail,
+        "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+        "links": _links,
+    },
+}
+
+image = {
+    "type": "object",
+    "required": ["id", "name", "disk_format", "status"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "disk_format": {"type": "string"},
+        "status": {"type": "string", "enum": list(states.IMAGE_STATUSES)},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "size_bytes": _nullable_int,
+        "sha256": _nullable_str,
+        "location": _nullable_str,
+        "fault": _fault_detail,
+        "created_at": _nullable_str,
+    },
+}
+
+snapshot = {
+    "type": "object",
+    "required": ["id", "server_id", "project_id", "name", "status", "progress",
+                 "memory", "is_current", "links"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "server_id": {"type": "string", "format": "uuid"},
+        "project_id": {"type": "string"},
+        "name": {"type": "string"},
+        "description": _nullable_str,
+        "status": {"type": "string", "enum": list(states.SNAPSHOT_STATUSES)},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "kind": {"type": ["string", "null"], "enum": list(states.KINDS) + [None]},
+        "memory": {"type": "boolean"},
+        "quiesce": {"type": "string", "enum": list(states.QUIESCE_MODES)},
+        "consistency": {"type": ["string", "null"],
+                        "enum": list(states.CONSISTENCIES) + [None]},
+        "parent_id": _nullable_str,
+        "is_current": {"type": "boolean"},
+        "size_bytes": _nullable_int,
+        "frozen_ms": _nullable_int,
+        "paused_ms": _nullable_int,
+        "volumes": {"type": "array", "items": {"type": "object"}},
+        "disks": {"type": "array", "items": {"type": "object"}},
+        "fault": _fault_detail,
+        "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+        "links": _links,
+        "images": {"type": "array", "items": image,
+                   "description": "Since microversion 1.1."},
+    },
+}
+
+version = {
+    "type": "object",
+    "required": ["id", "status", "version", "min_version", "links"],
+    "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                   "version": {"type": "string"}, "min_version": {"type": "string"},
+                   "updated": {"type": "string"}, "links": _links,
+                   "media-types": {"type": "array"}},
+}
+
+
+def _obj(**props):
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+# (controller method name, success code) -> answer schema
+BY_OPERATION = {
+    ("VersionsController.index", 200): _obj(versions={"type": "array",
+                                                      "items": version}),
+    ("VersionsController.show", 200): _obj(version=version),
+    ("OpenAPIController.show", 200): {"type": "object"},
+    ("ServersController.index", 200): dict(
+        _obj(servers={"type": "array", "items": server}),
+        properties={"servers": {"type": "array", "items": server},
+                    "servers_links": _links}),
+    ("ServersController.show", 200): _obj(server=server),
+    ("ServersController.create", 201): _obj(server=server),
+    ("ServersController.create", 202): _obj(server=server),
+    ("ServerSnapshotsController.index", 200): dict(
+        _obj(snapshots={"type": "array", "items": snapshot}),
+        properties={"snapshots": {"type": "array", "items": snapshot},
+                    "snapshots_links": _links}),
+    ("SnapshotsController.index", 200): dict(
+        _obj(snapshots={"type": "array", "items": snapshot}),
+        properties={"snapshots": {"type": "array", "items": snapshot},
+                    "snapshots_links": _links}),
+    ("ServerSnapshotsController.create", 202): _obj(snapshot=snapshot),
+    ("ServerSnapshotsController.show", 200): _obj(snapshot=snapshot),
+    ("ServerSnapshotsController.delete", 202): _obj(snapshot=snapshot),
+    ("ServerSnapshotsController.action", 202): _obj(image=image),
+}

@@ -1,0 +1,60 @@
+"""Request schemas of /v1/servers."""
+
+from nativesnap.api.schemas import parameter_types as types
+from nativesnap.db import api as db_api
+
+adopt = types.envelope("server", {
+    "type": "object",
+    "properties": {
+        "name": types.name,
+        "driver": {"type": "string", "minLength": 1, "maxLength": 64,
+                   "pattern": "^[a-z][a-z0-9_]*$",
+                   "x-error": "must be a driver name such as 'libvirt'"},
+        "hypervisor_ref": {"type": "string", "minLength": 1, "maxLength": 255,
+                           "pattern": r"^[^\x00-\x1f\x7f]+$",
+                           "x-error": "must be 1-255 characters without "
+                                      "control characters"},
+        "project_id": types.project_id,
+    },
+    "required": ["name", "driver", "hypervisor_ref"],
+    "additionalProperties": False,
+}, "Adopt an existing hypervisor object (administrators only).")
+
+spawn = types.envelope("server", {
+    "type": "object",
+    "properties": {
+        "name": types.name,
+        "snapshot_id": types.uuid,
+        "linked": types.boolean,
+        "power_on": types.boolean,
+    },
+    "required": ["name", "snapshot_id"],
+    "additionalProperties": False,
+}, "Spawn a new server from a snapshot.")
+
+create = {"oneOf": [adopt, spawn]}
+
+revert = types.envelope("revert", {
+    "type": "object",
+    "properties": {
+        "snapshot_id": types.uuid,
+        "power_on": types.boolean,
+    },
+    "required": ["snapshot_id"],
+    "additionalProperties": False,
+}, "Revert the server in place to one of its snapshots.")
+
+actions = {"revert": revert}
+
+index_query = {
+    "type": "object",
+    "properties": {
+        "all_projects": types.query_bool,
+        "limit": types.query_limit,
+        "marker": types.query_uuid,
+        "sort_key": {"type": "string", "enum": list(db_api.SERVER_SORT_KEYS)},
+        "sort_dir": types.query_sort_dir,
+        "status": {"type": "string", "minLength": 1, "maxLength": 16},
+    },
+    "additionalProperties": False,
+}

@@ -1,0 +1,23 @@
+"""Helpers shared by the views: timestamps, links, pagination links."""
+
+import urllib.parse
+
+
+def isotime(value):
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def self_links(req, path):
+    return [{"rel": "self", "href": f"{req.base_url()}/v1/{path}"},
+            {"rel": "bookmark", "href": f"{req.base_url()}/{path}"}]
+
+
+def next_link(req, items, limit):
+    """A ``next`` link when the page is full (there may be more)."""
+    if not items or len(items) < limit:
+        return []
+    params = {k: v for k, v in req.GET.items() if k != "marker"}
+    params["limit"] = str(limit)
+    params["marker"] = items[-1]["id"]
+    query = urllib.parse.urlencode(sorted(params.items()))
+    return [{"rel": "next", "href": f"{req.base_url()}{req.path}?{query}"}]

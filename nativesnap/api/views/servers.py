@@ -1,0 +1,27 @@
+"""The server view (DESIGN §2)."""
+
+from nativesnap.api.views import common
+from nativesnap.virt import driver as virt_driver
+
+
+def show(req, server):
+    caps = server.capabilities or {}
+    return {
+        "id": server.id,
+        "name": server.name,
+        "project_id": server.project_id,
+        "driver": server.driver,
+        "hypervisor_ref": server.hypervisor_ref,
+        "host": server.host,
+        "status": server.status,
+        "task_state": server.task_state,
+        "origin": server.origin,
+        "source_snapshot_id": server.source_snapshot_id,
+        "linked": server.linked,
+        "capabilities": {name: bool(caps.get(name, False))
+                         for name in virt_driver.CAPABILITIES},
+        "fault": server.fault,
+        "created_at": common.isotime(server.created_at),
+        "updated_at": common.isotime(server.updated_at),
+        "links": common.self_links(req, f"servers/{server.id}"),
+    }

@@ -1,0 +1,303 @@
+"""The WSGI plumbing: requests, responses, faults, controller dispatch.
+
+Modelled on Nova's API layer: a static route list maps to one controller per
+resource; a handler declares the errors it expects (``expected_errors``) and
+its success code (``response``); a NativesnapException becomes Nova's fault
+body with the code it carries; anything unexpected becomes a 500 whose trace
+is logged and never sent.
+"""
+
+import functools
+import json
+import time
+
+from oslo_log import log as logging
+from oslo_utils import uuidutils
+import routes
+import webob
+import webob.dec
+import webob.exc
+
+from nativesnap.api import microversion
+from nativesnap.api import validation
+from nativesnap.conf import CONF
+from nativesnap import exception
+
+LOG = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+# Nova's fault names, by HTTP code.
+FAULT_NAMES = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    500: "computeFault",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+# Codes any handler may answer without listing them: they come from the
+# framework itself (validation, auth, microversions, body size, overload).
+_FRAMEWORK_CODES = {400, 401, 403, 406, 413, 503}
+
+
+class Request(webob.Request):
+    """A request with nativesnap's attributes set by the middleware."""
+
+    @property
+    def context(self):
+        return self.environ["nativesnap.context"]
+
+    @property
+    def api_version(self):
+        return self.environ.get("nativesnap.api_version", microversion.MIN_VERSION)
+
+    @property
+    def request_id(self):
+        return self.environ.get("nativesnap.request_id")
+
+    def base_url(self):
+        return (CONF.api.public_endpoint or self.host_url).rstrip("/")
+
+    def is_version(self, version):
+        return self.api_version >= version
+
+
+def fault_response(code, message, request=None, headers=None):
+    name = FAULT_NAMES.get(code, "computeFault")
+    body = json.dumps({name: {"code": code, "message": message}})
+    response = webob.Response(status=code, content_type=JSON, charset="utf-8",
+                              body=body.encode("utf-8"))
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def exception_response(exc):
+    """The fault answer for a NativesnapException (its code, its message)."""
+    headers = {}
+    if exc.code == 401:
+        headers["WWW-Authenticate"] = 'Token realm="nativesnap"'
+    return fault_response(exc.code, exc.message, headers=headers)
+
+
+def internal_error_response(request_id):
+    return fault_response(500, "Unexpected error while handling the request; the "
+                               f"service log has the details (request {request_id}).")
+
+
+class ResponseObject:
+    """What a handler returns when it needs a code or headers of its own."""
+
+    def __init__(self, body=None, code=None, headers=None):
+        self.body = body
+        self.code = code
+        self.headers = headers or {}
+
+
+def response(code):
+    """Decorator: the success code of a handler (200 unless said)."""
+    def decorator(func):
+        func.wsgi_code = code
+        return func
+    return decorator
+
+
+def expected_errors(errors):
+    """Decorator: the error codes a handler may answer.
+
+    A NativesnapException with another code is a bug in the handler or below:
+    it is logged with its trace and answered as a 500.
+    """
+    errors = {errors} if isinstance(errors, int) else set(errors)
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except exception.NativesnapException as e:
+                if e.code in errors or e.code in _FRAMEWORK_CODES:
+                    raise
+                LOG.exception("Unexpected %d from %s", e.code, func.__qualname__)
+                raise UnexpectedError() from e
+        wrapper.expected_errors = errors
+        return wrapper
+    return decorator
+
+
+class UnexpectedError(Exception):
+    """Raised for an error a handler did not expect; answered as a 500."""
+
+
+class Controller:
+    """Base of the resource controllers."""
+
+    #: Action name -> (method name, body schema), for POST .../action routes.
+    actions = {}
+
+    def dispatch_action(self, req, body, **kwargs):
+        if not isinstance(body, dict) or len(body) != 1:
+            raise exception.ValidationError(
+                where="request body",
+                reason="an action body is an object with exactly one key, the "
+                       f"action: one of {', '.join(sorted(self.actions))}")
+        name = next(iter(body))
+        if name not in self.actions:
+            raise exception.ValidationError(
+                where="request body",
+                reason=f"unknown action '{str(name)[:40]}'; this resource "
+                       f"accepts: {', '.join(sorted(self.actions))}")
+        method_name, schema = self.actions[name]
+        validation.validate(schema, body)
+        return getattr(self, method_name)(req, body=body, **kwargs)
+
+
+class Resource:
+    """Calls a controller method for a matched route and serialises the answer."""
+
+    def __init__(self, controller):
+        self.controller = controller
+
+    def __call__(self, req, action, path_args):
+        method = getattr(self.controller, action)
+        for name, value in path_args.items():
+            path_args[name] = validation.check_uuid(name, value)
+        kwargs = dict(path_args)
+        if req.method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = _parse_body(req)
+        result = method(req, **kwargs)
+        code = getattr(method, "wsgi_code", 200)
+        headers = {}
+        if isinstance(result, ResponseObject):
+            code = result.code or code
+            headers = result.headers
+            result = result.body
+        resp = webob.Response(status=code)
+        if result is not None and code != 204:
+            resp.content_type = JSON
+            resp.charset = "utf-8"
+            resp.body = json.dumps(result).encode("utf-8")
+        for key, value in headers.items():
+            resp.headers[key] = value
+        return resp
+
+
+def _parse_body(req):
+    if not req.body:
+        raise exception.ValidationError(
+            where="request body", reason="the body is empty; send a JSON object")
+    ctype = req.content_type
+    if ctype and ctype != JSON:
+        raise exception.ValidationError(
+            where="Content-Type",
+            reason=f"'{ctype[:60]}' is not supported; send application/json")
+    try:
+        return json.loads(req.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise exception.ValidationError(
+            where="request body", reason=f"the body is not valid JSON ({e})"
+        ) from None
+
+
+class Router:
+    """A static route list: (path, {method: (controller, action)}).
+
+    A known path with another method answers 405 with an Allow header; an
+    unknown path answers 404.
+    """
+
+    def __init__(self, route_list):
+        self.mapper = routes.Mapper()
+        self.mapper.explicit = True
+        self.mapper.minimization = False
+        self.routes = route_list
+        # routes keeps match defaults as strings, so each route carries the
+        # index of its handler table rather than the table itself.
+        self._handlers = []
+        for index, (path, methods) in enumerate(route_list):
+            self._handlers.append(
+                {m: (Resource(c), a) for m, (c, a) in methods.items()})
+            self.mapper.connect(path, route_index=str(index))
+            if path != "/":
+                self.mapper.connect(path + "/", route_index=str(index))
+
+    def __call__(self, req):
+        match = self.mapper.match(req.path_info)
+        if match is None:
+            raise exception.NotFound(
+                f"No resource at {req.path_info[:200]}; see GET /v1 for the API.")
+        handlers = self._handlers[int(match.pop("route_index"))]
+        method = req.method
+        if method == "HEAD" and "GET" in handlers:
+            method = "GET"
+        if method not in handlers:
+            allowed = ", ".join(sorted(handlers))
+            return fault_response(405, f"{req.method} is not allowed on this "
+                                       f"resource; allowed: {allowed}.",
+                                  headers={"Allow": allowed})
+        resource, action = handlers[method]
+        return resource(req, action, dict(match))
+
+
+class APIApplication:
+    """The complete application: request id, size limit, microversion, auth
+    (noauth2 or keystone), routing, and the answer's common headers."""
+
+    def __init__(self, router, auth, public_paths):
+        self.router = router
+        self.auth = auth
+        self.public_paths = public_paths
+
+    @webob.dec.wsgify(RequestClass=Request)
+    def __call__(self, req):
+        request_id = "req-" + uuidutils.generate_uuid()
+        req.environ["nativesnap.request_id"] = request_id
+        started = time.monotonic()
+        version = None
+        try:
+            resp = self._handle(req)
+            version = req.environ.get("nativesnap.api_version")
+        except exception.NativesnapException as e:
+            resp = exception_response(e)
+            version = req.environ.get("nativesnap.api_version")
+        except Exception:
+            LOG.exception("Unexpected error handling %s %s (request %s)",
+                          req.method, req.path, request_id)
+            resp = internal_error_response(request_id)
+        version = version or microversion.MIN_VERSION
+        resp.headers[microversion.HEADER] = (
+            f"{microversion.SERVICE_TYPE} {microversion.fmt(version)}")
+        resp.headers["Vary"] = microversion.HEADER
+        resp.headers["X-OpenStack-Request-Id"] = request_id
+        duration_ms = (time.monotonic() - started) * 1000
+        # Method, path, status, duration, request id; never headers (tokens).
+        LOG.info('%s "%s %s" status: %s time: %.1f ms', request_id, req.method,
+                 req.path_qs[:500], resp.status_code, duration_ms)
+        return resp
+
+    def _handle(self, req):
+        limit = CONF.api.max_request_body_size
+        if req.content_length is not None and req.content_length > limit:
+            raise exception.RequestTooLarge(limit=limit)
+        if req.method in ("POST", "PUT", "PATCH") and req.content_length is None:
+            # Chunked bodies: read at most one byte past the limit.
+            data = req.body_file.read(limit + 1)
+            if len(data) > limit:
+                raise exception.RequestTooLarge(limit=limit)
+            req.body = data
+        req.environ["nativesnap.api_version"] = microversion.parse_header(
+            req.headers.get(microversion.HEADER))
+        if req.path_info.rstrip("/") not in self.public_paths:
+            req.environ["nativesnap.context"] = self.auth(req)
+        try:
+            return self.router(req)
+        except UnexpectedError:
+            return internal_error_response(req.request_id)

@@ -1,0 +1,110 @@
+"""Lifecycle states and the state machines that are the only way to move them.
+
+Modelled on Ironic's ``common/states.py``: the states are constants, the allowed
+transitions are an automaton machine, and anything the machine does not list is
+refused (``InvalidStateTransition``, a 409).
+"""
+
+from automaton import exceptions as automaton_exc
+from automaton import machines
+
+from nativesnap import exception
+
+# --- snapshot statuses (DESIGN §3) ---------------------------------------------
+CREATING = "creating"
+AVAILABLE = "available"
+DELETING = "deleting"
+ERROR = "error"
+ERROR_DELETING = "error_deleting"
+DELETED = "deleted"  # terminal: the row is removed once it is reached
+
+SNAPSHOT_STATUSES = (CREATING, AVAILABLE, DELETING, ERROR, ERROR_DELETING)
+
+# events
+CREATE_DONE = "create_done"
+CREATE_FAILED = "create_failed"
+DELETE = "delete"
+DELETE_DONE = "delete_done"
+DELETE_FAILED = "delete_failed"
+
+# (from, event, to). error_deleting -> deleting is nativesnap's addition to the
+# design's list: without it a failed delete could never be retried or cleaned up.
+SNAPSHOT_TRANSITIONS = (
+    (CREATING, CREATE_DONE, AVAILABLE),
+    (CREATING, CREATE_FAILED, ERROR),
+    (AVAILABLE, DELETE, DELETING),
+    (ERROR, DELETE, DELETING),
+    (ERROR_DELETING, DELETE, DELETING),
+    (DELETING, DELETE_DONE, DELETED),
+    (DELETING, DELETE_FAILED, ERROR_DELETING),
+)
+
+# --- server statuses and task states (DESIGN §2) -------------------------------
+BUILD = "BUILD"
+ACTIVE = "ACTIVE"
+SHUTOFF = "SHUTOFF"
+PAUSED = "PAUSED"
+SERVER_ERROR = "ERROR"
+SERVER_STATUSES = (BUILD, ACTIVE, SHUTOFF, PAUSED, SERVER_ERROR)
+
+SNAPSHOTTING = "snapshotting"
+REVERTING = "reverting"
+DELETING_SNAPSHOT = "deleting_snapshot"
+SPAWNING = "spawning"
+EXPORTING = "exporting"
+# Server deletion also holds the task lock, so nothing starts on a server that
+# is being destroyed; nativesnap's addition to the design's list.
+DELETING_SERVER = "deleting"
+TASK_STATES = (SNAPSHOTTING, REVERTING, DELETING_SNAPSHOT, SPAWNING, EXPORTING,
+               DELETING_SERVER)
+
+ADOPTED = "adopted"
+SPAWNED = "spawned"
+ORIGINS = (ADOPTED, SPAWNED)
+
+# --- image statuses ----------------------------------------------------------------
+IMAGE_SAVING = "saving"
+IMAGE_ACTIVE = "active"
+IMAGE_ERROR = "error"
+IMAGE_STATUSES = (IMAGE_SAVING, IMAGE_ACTIVE, IMAGE_ERROR)
+
+# --- snapshot properties -------------------------------------------------------
+QUIESCE_REQUIRED = "required"
+QUIESCE_PREFERRED = "preferred"
+QUIESCE_OFF = "off"
+QUIESCE_MODES = (QUIESCE_REQUIRED, QUIESCE_PREFERRED, QUIESCE_OFF)
+
+KIND_INTERNAL = "internal"
+KIND_EXTERNAL = "external"
+KINDS = (KIND_INTERNAL, KIND_EXTERNAL)
+
+CONSISTENCY_MEMORY = "memory"
+CONSISTENCY_APPLICATION = "application"
+CONSISTENCY_CRASH = "crash"
+CONSISTENCIES = (CONSISTENCY_MEMORY, CONSISTENCY_APPLICATION, CONSISTENCY_CRASH)
+
+
+def _build(transitions, terminal):
+    machine = machines.FiniteMachine()
+    states = {s for t in transitions for s in (t[0], t[2])}
+    for state in sorted(states):
+        machine.add_state(state, terminal=state in terminal)
+    for src, event, dst in transitions:
+        machine.add_transition(src, dst, event)
+    machine.freeze()
+    return machine
+
+
+SNAPSHOT_MACHINE = _build(SNAPSHOT_TRANSITIONS, terminal={DELETED})
+
+
+def next_snapshot_status(snapshot_id, current, event):
+    """The status ``event`` moves a snapshot in ``current`` to, or a 409."""
+    machine = SNAPSHOT_MACHINE.copy()
+    try:
+        machine.initialize(current)
+        machine.process_event(event)
+    except (automaton_exc.NotFound, automaton_exc.InvalidState):
+        raise exception.InvalidStateTransition(
+            snapshot_id=snapshot_id, state=current, event=event) from None
+    return machine.current_state

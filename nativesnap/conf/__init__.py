@@ -1,0 +1,15 @@
+"""Configuration: every option nativesnap reads is registered here, on one CONF."""
+
+from oslo_config import cfg
+
+from nativesnap.conf import api
+from nativesnap.conf import database
+from nativesnap.conf import default
+from nativesnap.conf import image
+
+CONF = cfg.CONF
+
+default.register_opts(CONF)
+api.register_opts(CONF)
+database.register_opts(CONF)
+image.register_opts(CONF)

@@ -1,0 +1,44 @@
+"""[DEFAULT] options: where state lives, which drivers run, how tasks are bounded."""
+
+import socket
+
+from oslo_config import cfg
+
+opts = [
+    cfg.StrOpt("state_path", default="/var/lib/nativesnap",
+               help="Directory holding the service's state: the default sqlite "
+                    "database, the local image store and driver working files."),
+    cfg.StrOpt("host", default=socket.gethostname(), sample_default="<hostname>",
+               help="Name of this service host. Servers are owned by the host that "
+                    "adopted or spawned them; start-up recovery only touches those."),
+    cfg.ListOpt("enabled_drivers", default=["libvirt"],
+                help="Virt drivers to load, by their name in the "
+                     "'nativesnap.virt.drivers' entry-point group."),
+    cfg.IntOpt("task_workers", default=8, min=1, max=256,
+               help="Size of the worker pool that runs snapshot tasks. Tasks past it "
+                    "wait in a queue of task_queue_size."),
+    cfg.IntOpt("task_queue_size", default=64, min=0,
+               help="How many accepted tasks may wait for a worker. A request beyond "
+                    "that answers 503 instead of queueing without bound."),
+    cfg.IntOpt("task_timeout", default=3600, min=1,
+               help="Seconds a task may run before it is cancelled and recorded as "
+                    "failed. Drivers also bound each of their own waits."),
+    cfg.IntOpt("task_cancel_grace", default=30, min=0,
+               help="Seconds a timed-out task's driver call is given to notice the "
+                    "cancellation before the server's task lock is released anyway."),
+    cfg.IntOpt("status_sync_interval", default=30, min=0,
+               help="Seconds between refreshes of idle servers' status from the "
+                    "hypervisor (0 turns it off; showing one server always "
+                    "refreshes it)."),
+    cfg.IntOpt("shutdown_timeout", default=60, min=0,
+               help="On SIGTERM, seconds to wait for running tasks before exiting. "
+                    "Tasks still running then are left to start-up recovery."),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(opts)
+
+
+def list_opts():
+    return {"DEFAULT": opts}

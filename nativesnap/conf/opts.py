@@ -1,0 +1,33 @@
+"""Entry point for oslo-config-generator: every option group nativesnap owns."""
+
+from oslo_log import log
+from oslo_policy import opts as policy_opts
+
+import nativesnap.conf  # noqa: F401 - registers options and defaults
+from nativesnap.conf import api
+from nativesnap.conf import database
+from nativesnap.conf import default
+from nativesnap.conf import image
+
+# [database] belongs to oslo.db and is listed under its namespace; its default
+# connection is set in set_lib_defaults so the sample shows nativesnap's.
+_MODULES = (default, api, image)
+
+
+def list_opts():
+    merged = {}
+    for module in _MODULES:
+        for group, opts in module.list_opts().items():
+            merged.setdefault(group, []).extend(opts)
+    return [(group, sorted(opts, key=lambda o: o.name))
+            for group, opts in merged.items()]
+
+
+def set_lib_defaults():
+    """Library defaults nativesnap changes, so the sample shows the real ones."""
+    from nativesnap.conf import CONF
+
+    database.register_opts(CONF)
+    policy_opts.set_defaults(CONF, policy_file="policy.yaml")
+    log.set_defaults(default_log_levels=log.get_default_log_levels() + [
+        "cheroot=WARNING", "keystonemiddleware=INFO", "alembic=WARNING"])

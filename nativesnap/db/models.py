@@ -1,0 +1,114 @@
+"""SQLAlchemy models. The schema itself is owned by the alembic migrations; a test
+checks that these models and the migrated schema agree."""
+
+import json
+
+from oslo_db.sqlalchemy import models
+from oslo_db.sqlalchemy import types as db_types
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+BASE = orm.declarative_base()
+
+
+class NullableJson(sa.types.TypeDecorator):
+    """JSON in a Text column where NULL stays None (oslo.db's JsonEncodedDict
+    turns NULL into {}, which would make "no fault" look like a fault)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(value)
+
+
+class NativesnapBase(models.TimestampMixin, models.ModelBase):
+    pass
+
+
+class Server(BASE, NativesnapBase):
+    __tablename__ = "servers"
+    __table_args__ = (
+        # One hypervisor object is managed by at most one server record.
+        sa.UniqueConstraint("driver", "host", "hypervisor_ref",
+                            name="uniq_servers0driver0host0hypervisor_ref"),
+        sa.Index("servers_project_id_idx", "project_id"),
+        sa.Index("servers_host_task_state_idx", "host", "task_state"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    driver = sa.Column(sa.String(64), nullable=False)
+    hypervisor_ref = sa.Column(sa.String(255), nullable=False)
+    host = sa.Column(sa.String(255), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False)
+    task_state = sa.Column(sa.String(32), nullable=True)
+    # The running task's id: compare-and-swap saves of an abandoned (timed out)
+    # task fail instead of overwriting the work of the task that followed it.
+    task_id = sa.Column(sa.String(36), nullable=True)
+    task_started_at = sa.Column(sa.DateTime, nullable=True)
+    task_target_id = sa.Column(sa.String(36), nullable=True)
+    origin = sa.Column(sa.String(16), nullable=False)
+    source_snapshot_id = sa.Column(sa.String(36), nullable=True)
+    linked = sa.Column(sa.Boolean, nullable=False, default=False)
+    current_snapshot_id = sa.Column(sa.String(36), nullable=True)
+    capabilities = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    fault = sa.Column(NullableJson, nullable=True)
+
+
+class Snapshot(BASE, NativesnapBase):
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        sa.Index("snapshots_server_id_created_at_idx", "server_id", "created_at"),
+        sa.Index("snapshots_project_id_created_at_idx", "project_id", "created_at"),
+        sa.Index("snapshots_status_idx", "status"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    server_id = sa.Column(sa.String(36), sa.ForeignKey("servers.id"), nullable=False)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    name = sa.Column(sa.String(255), nullable=False)
+    description = sa.Column(sa.Text, nullable=True)
+    status = sa.Column(sa.String(16), nullable=False)
+    progress = sa.Column(sa.Integer, nullable=False, default=0)
+    kind = sa.Column(sa.String(16), nullable=True)
+    memory = sa.Column(sa.Boolean, nullable=False, default=False)
+    quiesce = sa.Column(sa.String(16), nullable=False)
+    include_volumes = sa.Column(sa.Boolean, nullable=False, default=False)
+    consistency = sa.Column(sa.String(16), nullable=True)
+    parent_id = sa.Column(sa.String(36), nullable=True)
+    size_bytes = sa.Column(sa.BigInteger, nullable=True)
+    frozen_ms = sa.Column(sa.Integer, nullable=True)
+    paused_ms = sa.Column(sa.Integer, nullable=True)
+    volumes = sa.Column(db_types.JsonEncodedList, nullable=False, default=list)
+    disks = sa.Column(db_types.JsonEncodedList, nullable=False, default=list)
+    driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    fault = sa.Column(NullableJson, nullable=True)
+
+
+class Image(BASE, NativesnapBase):
+    """An exported snapshot in the image store."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        sa.Index("images_snapshot_id_idx", "snapshot_id"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    snapshot_id = sa.Column(sa.String(36), nullable=False)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    name = sa.Column(sa.String(255), nullable=False)
+    disk_format = sa.Column(sa.String(16), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False)
+    progress = sa.Column(sa.Integer, nullable=False, default=0)
+    size_bytes = sa.Column(sa.BigInteger, nullable=True)
+    sha256 = sa.Column(sa.String(64), nullable=True)
+    location = sa.Column(sa.Text, nullable=True)
+    fault = sa.Column(NullableJson, nullable=True)

@@ -1,0 +1,200 @@
+"""The one exception tree of nativesnap.
+
+Every error the service raises on purpose derives from :class:`NativesnapException`
+and carries the HTTP status it maps to, so the API layer never needs a table of
+its own: it reads ``code`` and the message. Anything else that escapes a handler is
+a bug and becomes a 500 with a logged trace (see ``api/wsgi.py``).
+"""
+
+
+class NativesnapException(Exception):
+    """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
+
+    msg_fmt = "An unknown error occurred."
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # A wrong keyword must not hide the real error behind a KeyError.
+                message = self.msg_fmt
+        self.message = str(message)
+        super().__init__(self.message)
+
+    def __str__(self):
+        return self.message
+
+
+# --- 400 -------------------------------------------------------------------
+
+
+class Invalid(NativesnapException):
+    msg_fmt = "Invalid request: %(reason)s"
+    code = 400
+
+
+class ValidationError(Invalid):
+    msg_fmt = "Invalid input for %(where)s: %(reason)s"
+
+
+class InvalidUUID(Invalid):
+    msg_fmt = "%(what)s '%(value)s' is not a valid UUID; use the id the API returned."
+
+
+class InvalidSortKey(Invalid):
+    msg_fmt = "Unknown sort_key '%(key)s'; use one of: %(allowed)s."
+
+
+class InvalidMarker(Invalid):
+    msg_fmt = "marker %(marker)s is not in this listing; restart without a marker."
+
+
+class UnsupportedOperation(Invalid):
+    msg_fmt = "The %(driver)s driver does not support %(verb)s%(detail)s."
+
+    def __init__(self, driver, verb, reason=None):
+        detail = f": {reason}" if reason else ""
+        super().__init__(driver=driver, verb=verb, detail=detail)
+
+
+class DriverNotEnabled(Invalid):
+    msg_fmt = ("Driver '%(driver)s' is not enabled on this service; "
+               "enabled drivers: %(enabled)s.")
+
+
+class HypervisorObjectNotFound(Invalid):
+    msg_fmt = "The %(driver)s driver finds no %(what)s named '%(ref)s'."
+
+
+class SnapshotNotOfServer(Invalid):
+    msg_fmt = ("Snapshot %(snapshot_id)s does not belong to server %(server_id)s; "
+               "revert only to one of this server's own snapshots.")
+
+
+# --- 401 / 403 -------------------------------------------------------------
+
+
+class NotAuthenticated(NativesnapException):
+    msg_fmt = "Authentication required: send X-Auth-Token."
+    code = 401
+
+
+class Forbidden(NativesnapException):
+    msg_fmt = "Policy does not allow %(action)s to be performed."
+    code = 403
+
+
+# --- 404 -------------------------------------------------------------------
+
+
+class NotFound(NativesnapException):
+    msg_fmt = "Resource could not be found."
+    code = 404
+
+
+class ServerNotFound(NotFound):
+    msg_fmt = "Server %(server_id)s could not be found."
+
+
+class SnapshotNotFound(NotFound):
+    msg_fmt = "Snapshot %(snapshot_id)s could not be found."
+
+
+class ImageNotFound(NotFound):
+    msg_fmt = "Image %(image_id)s could not be found."
+
+
+# --- 406 -------------------------------------------------------------------
+
+
+class VersionNotAcceptable(NativesnapException):
+    msg_fmt = ("Version %(version)s is not supported by the API; "
+               "send a version between %(min)s and %(max)s.")
+    code = 406
+
+
+# --- 409 -------------------------------------------------------------------
+
+
+class Conflict(NativesnapException):
+    msg_fmt = "The request conflicts with the current state of the resource."
+    code = 409
+
+
+class ServerBusy(Conflict):
+    msg_fmt = ("Server %(server_id)s is busy with task '%(task_state)s'; "
+               "retry when its task_state is null.")
+
+
+class UnexpectedTaskState(Conflict):
+    msg_fmt = ("Server %(server_id)s changed under this request: expected task_state "
+               "%(expected)s, found %(actual)s.")
+
+
+class UnexpectedStatus(Conflict):
+    msg_fmt = ("%(what)s %(id)s changed under this request: expected status "
+               "%(expected)s, found %(actual)s.")
+
+
+class InvalidStateTransition(Conflict):
+    msg_fmt = ("Snapshot %(snapshot_id)s is %(state)s; it cannot go to "
+               "'%(event)s' from there.")
+
+
+class SnapshotInUse(Conflict):
+    msg_fmt = ("Snapshot %(snapshot_id)s cannot be deleted: %(dependents)s depend "
+               "on it; delete them first.")
+
+
+class SnapshotNotAvailable(Conflict):
+    msg_fmt = ("Snapshot %(snapshot_id)s is %(status)s; it must be available "
+               "for %(verb)s.")
+
+
+class QuiesceFailed(Conflict):
+    msg_fmt = "Could not quiesce the guest of server %(server_id)s: %(reason)s"
+
+
+class ServerNotReady(Conflict):
+    msg_fmt = "Server %(server_id)s is %(status)s; %(verb)s needs it %(needed)s."
+
+
+class AlreadyAdopted(Conflict):
+    msg_fmt = ("%(driver)s object '%(ref)s' is already managed as server "
+               "%(server_id)s.")
+
+
+# --- 413 / 5xx ------------------------------------------------------------
+
+
+class RequestTooLarge(NativesnapException):
+    msg_fmt = "The request body is larger than %(limit)d bytes."
+    code = 413
+
+
+class TaskTimeout(NativesnapException):
+    msg_fmt = "Task %(task)s on server %(server_id)s did not finish within %(timeout)d s."
+    code = 500
+
+
+class TaskCancelled(NativesnapException):
+    msg_fmt = "Task %(task)s on server %(server_id)s was cancelled: %(reason)s"
+    code = 500
+
+
+class DriverError(NativesnapException):
+    msg_fmt = "The %(driver)s driver failed to %(verb)s: %(reason)s"
+    code = 500
+
+
+class ServiceUnavailable(NativesnapException):
+    msg_fmt = "The service is shutting down or overloaded: %(reason)s"
+    code = 503
+
+
+class DBError(NativesnapException):
+    msg_fmt = "Database error: %(reason)s"
+    code = 500

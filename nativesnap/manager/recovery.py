@@ -1,0 +1,136 @@
+"""Start-up recovery: finish or roll back what a crash interrupted.
+
+A task that was running when the service died left its marks in the database:
+its server's ``task_state``/``task_id``, a snapshot in ``creating`` or
+``deleting``, an image in ``saving``, a server in ``BUILD``. For each, the
+driver is asked what the hypervisor really holds (``reconcile``) and the record
+is rolled forward (the work had completed) or back (the driver removed what was
+half-made). Afterwards nothing is left ``creating`` or ``deleting`` and no
+server holds a task lock.
+"""
+
+from oslo_log import log as logging
+
+from nativesnap.common import states
+from nativesnap import exception
+from nativesnap.objects import image as image_obj
+from nativesnap.objects import server as server_obj
+from nativesnap.objects import snapshot as snapshot_obj
+from nativesnap.virt import driver as virt_driver
+
+LOG = logging.getLogger(__name__)
+
+INTERRUPTED = "interrupted by a restart of the service"
+
+
+def recover(manager, context):
+    servers = server_obj.ServerList.get_busy(context, manager.host)
+    for server in servers:
+        try:
+            _recover_server(manager, context, server)
+        except Exception:
+            LOG.exception("Recovering server %s (task %s) failed; it stays locked "
+                          "for an operator to look at", server.id, server.task_state)
+    # Records left in flight without a lock (e.g. a crash between two saves).
+    for snapshot in snapshot_obj.ServerSnapshotList.get_by_status(
+            context, manager.host, (states.CREATING, states.DELETING)):
+        server = server_obj.Server.get_by_id(context, snapshot.server_id)
+        try:
+            _recover_snapshot(manager, context, server, snapshot)
+        except Exception:
+            LOG.exception("Recovering snapshot %s failed", snapshot.id)
+    for image in image_obj.ImageList.get_by_status(context, (states.IMAGE_SAVING,)):
+        manager.image_store.discard(image.id, image.disk_format)
+        image.status = states.IMAGE_ERROR
+        image.fault = {"code": 500, "message": f"Export {INTERRUPTED}; "
+                                               "export the snapshot again."}
+        image.save()
+    if servers:
+        LOG.info("Start-up recovery finished %d interrupted task(s)", len(servers))
+
+
+def _reconcile(manager, context, server, task_state, target):
+    try:
+        return manager.driver_for(server).reconcile(context, server, task_state,
+                                                    target)
+    except exception.DriverNotEnabled:
+        raise
+    except Exception as e:
+        LOG.exception("Driver reconcile of server %s failed", server.id)
+        return virt_driver.Reconciled(completed=False,
+                                      reason=f"reconcile failed: {e}")
+
+
+def _recover_snapshot(manager, context, server, snapshot):
+    task_state = (states.SNAPSHOTTING if snapshot.status == states.CREATING
+                  else states.DELETING_SNAPSHOT)
+    outcome = _reconcile(manager, context, server, task_state, snapshot)
+    if snapshot.status == states.CREATING:
+        if outcome.completed:
+            LOG.info("Snapshot %s was complete on the hypervisor; rolled forward",
+                     snapshot.id)
+            values = {k: v for k, v in outcome.values.items()
+                      if k in snapshot.fields}
+            snapshot.transition(states.CREATE_DONE, progress=100, **values)
+            return {"current_snapshot_id": snapshot.id}
+        LOG.info("Snapshot %s was not complete (%s); rolled back", snapshot.id,
+                 outcome.reason)
+        snapshot.transition(states.CREATE_FAILED, fault={
+            "code": 500, "message": f"Snapshot {INTERRUPTED}; {outcome.reason}."})
+        return {}
+    if outcome.completed:
+        LOG.info("Snapshot %s was already removed; finishing its delete",
+                 snapshot.id)
+        manager._forget_snapshot(server, snapshot)
+        return manager._current_after_delete(server, snapshot)
+    snapshot.transition(states.DELETE_FAILED, fault={
+        "code": 500, "message": f"Delete {INTERRUPTED}; {outcome.reason}; "
+                                "delete it again."})
+    return {}
+
+
+def _recover_server(manager, context, server):
+    task_state = server.task_state
+    LOG.info("Recovering server %s interrupted while %s", server.id, task_state)
+    values = {}
+    target = None
+    if server.task_target_id and task_state in (
+            states.SNAPSHOTTING, states.DELETING_SNAPSHOT, states.REVERTING,
+            states.SPAWNING):
+        try:
+            target = snapshot_obj.ServerSnapshot.get_by_id(context,
+                                                           server.task_target_id)
+        except exception.SnapshotNotFound:
+            target = None
+    if task_state in (states.SNAPSHOTTING, states.DELETING_SNAPSHOT):
+        if target is not None and target.status in (states.CREATING,
+                                                    states.DELETING):
+            values.update(_recover_snapshot(manager, context, server, target))
+    elif task_state == states.DELETING_SERVER:
+        # Deleting a server is idempotent: finish it (destroying is done again
+        # for a spawned server, an adopted one is only forgotten).
+        driver = manager.driver_for(server)
+        if (server.origin == states.SPAWNED
+                and not server.hypervisor_ref.startswith("building:")):
+            driver.destroy_server(context, server)
+        server.destroy()
+        return
+    elif task_state in (states.REVERTING, states.SPAWNING):
+        outcome = _reconcile(manager, context, server, task_state, target)
+        if task_state == states.REVERTING and outcome.completed and target:
+            values["current_snapshot_id"] = target.id
+        if task_state == states.SPAWNING and not outcome.completed:
+            values["status"] = states.SERVER_ERROR
+        if not outcome.completed:
+            values["fault"] = {"code": 500,
+                               "message": f"{task_state.capitalize()} {INTERRUPTED}; "
+                                          f"{outcome.reason}."}
+        values.update({k: v for k, v in outcome.values.items()
+                       if k in ("status", "hypervisor_ref", "driver_info")})
+    if "status" not in values and server.status != states.BUILD:
+        try:
+            values["status"] = manager.driver_for(server).get_server_state(
+                context, server)
+        except Exception as e:
+            LOG.warning("Could not read the state of server %s: %s", server.id, e)
+    server.end_task(task_state, server.task_id, **values)

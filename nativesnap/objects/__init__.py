@@ -1,0 +1,8 @@
+"""Versioned objects: the only things the API and the manager pass around."""
+
+
+def register_all():
+    # Importing the modules registers the classes with the registry.
+    __import__("nativesnap.objects.server")
+    __import__("nativesnap.objects.snapshot")
+    __import__("nativesnap.objects.image")

@@ -1,0 +1,118 @@
+"""The Server object: a hypervisor object under nativesnap's management."""
+
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+
+from nativesnap.db import api as db
+from nativesnap.objects import base
+from nativesnap.objects import fields
+
+
+@base.NativesnapObjectRegistry.register
+class Server(base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = {
+        "id": fields.UUIDField(),
+        "name": fields.StringField(),
+        "project_id": fields.StringField(),
+        "user_id": fields.StringField(nullable=True),
+        "driver": fields.StringField(),
+        "hypervisor_ref": fields.StringField(),
+        "host": fields.StringField(),
+        "status": fields.ServerStatusField(),
+        "task_state": fields.TaskStateField(nullable=True),
+        "task_id": fields.UUIDField(nullable=True),
+        "task_started_at": fields.DateTimeField(nullable=True),
+        "task_target_id": fields.UUIDField(nullable=True),
+        "origin": fields.OriginField(),
+        "source_snapshot_id": fields.UUIDField(nullable=True),
+        "linked": fields.BooleanField(default=False),
+        "current_snapshot_id": fields.UUIDField(nullable=True),
+        "capabilities": fields.JsonField(default={}),
+        "driver_info": fields.JsonField(default={}),
+        "fault": fields.JsonField(nullable=True),
+        "created_at": fields.DateTimeField(nullable=True),
+        "updated_at": fields.DateTimeField(nullable=True),
+    }
+
+    @classmethod
+    def get_by_id(cls, context, server_id):
+        return cls._from_db(context, db.server_get(context, server_id))
+
+    @classmethod
+    def get_by_ref(cls, context, driver, host, hypervisor_ref):
+        row = db.server_find_by_ref(context, driver, host, hypervisor_ref)
+        return None if row is None else cls._from_db(context, row)
+
+    def create(self):
+        values = self.obj_get_changes()
+        values.setdefault("id", uuidutils.generate_uuid())
+        for name in ("capabilities", "driver_info"):
+            values.setdefault(name, {})
+        values.setdefault("linked", False)
+        self._refresh(db.server_create(self._context, values))
+
+    def save(self, expected_task_state=None, expected_task_id=None,
+             check_task=True):
+        """Compare-and-swap save of the changed fields.
+
+        By default the row must still be free of tasks (``task_state`` null);
+        a task's own saves pass its ``expected_task_state`` and ``task_id``.
+        """
+        changes = self.obj_get_changes()
+        row = db.server_update(self._context, self.id, changes,
+                               expected_task_state=expected_task_state,
+                               expected_task_id=expected_task_id,
+                               check_task=check_task)
+        self._refresh(row)
+
+    def begin_task(self, task_state, task_id, target_id=None):
+        """Take the server's task lock: null -> ``task_state``, or ServerBusy (409)."""
+        self.task_state = task_state
+        self.task_id = task_id
+        self.task_target_id = target_id
+        self.task_started_at = timeutils.utcnow()
+        self.save(expected_task_state=None)
+
+    def end_task(self, task_state, task_id, **values):
+        """Release the task lock held by ``task_id``, saving ``values`` with it."""
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.task_state = None
+        self.task_id = None
+        self.task_target_id = None
+        self.task_started_at = None
+        self.save(expected_task_state=task_state, expected_task_id=task_id)
+
+    def destroy(self):
+        db.server_destroy(self._context, self.id)
+
+    def refresh(self):
+        self._refresh(db.server_get(self._context, self.id))
+
+
+@base.NativesnapObjectRegistry.register
+class ServerList(base.NativesnapObjectListBase, base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = {"objects": fields.ListOfObjectsField("Server")}
+
+    @classmethod
+    def get_all(cls, context, project_id=None, host=None, filters=None,
+                sort_key="created_at", sort_dir="desc", limit=None, marker=None):
+        rows = db.server_get_all(context, project_id=project_id, host=host,
+                                 filters=filters, sort_key=sort_key,
+                                 sort_dir=sort_dir, limit=limit, marker=marker)
+        return cls._from_rows(context, Server, rows)
+
+    @classmethod
+    def get_busy(cls, context, host):
+        return cls._from_rows(context, Server, db.server_get_busy(context, host))
+
+    @classmethod
+    def get_linked_dependents(cls, context, snapshot_ids):
+        return cls._from_rows(context, Server,
+                              db.server_get_dependents(context, snapshot_ids))

@@ -1,0 +1,12 @@
+"""Policy defaults in code; a policy file only needs to hold what an operator changes."""
+
+import itertools
+
+from nativesnap.policies import base
+from nativesnap.policies import servers
+from nativesnap.policies import snapshots
+
+
+def list_rules():
+    return list(itertools.chain(base.list_rules(), servers.list_rules(),
+                                snapshots.list_rules()))

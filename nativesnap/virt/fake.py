@@ -1,0 +1,214 @@
+"""A fake driver for unit and API tests of the API and the manager.
+
+It is never enabled by default and proves nothing about any hypervisor. Its
+state is kept in a JSON file under ``[fake] state_file`` so that a restarted
+service (crash-recovery tests of the manager) finds what the previous process
+left behind.
+
+Behaviour is chosen by the hypervisor reference, so a functional test can pick
+per server what the fake does:
+- ``missing-*``: adopt answers "no such object" (400);
+- ``slow-*``: every task sleeps ``[fake] task_delay`` seconds, reporting progress
+  and honouring cancellation, so tests can see a task in flight;
+- ``fail-*``: create, delete, revert, spawn and export raise a driver error;
+- ``hang-*``: tasks block (up to ``[fake] hang_seconds``) ignoring cancellation,
+  to exercise the manager's timeout path.
+Anything else is a running server with every capability.
+"""
+
+import hashlib
+import json
+import os
+import threading
+import time
+
+from oslo_config import cfg
+
+from nativesnap.common import states
+from nativesnap import exception
+from nativesnap.virt import driver
+
+CONF = cfg.CONF
+
+fake_group = cfg.OptGroup("fake", title="Fake driver (tests only)")
+fake_opts = [
+    cfg.StrOpt("state_file", default="$state_path/fake-driver.json",
+               help="Where the fake keeps its hypervisor objects and snapshots."),
+    cfg.FloatOpt("task_delay", default=2.0, min=0,
+                 help="Seconds a task on a slow-* server takes."),
+    cfg.FloatOpt("hang_seconds", default=30.0, min=0,
+                 help="Seconds a task on a hang-* server blocks, uncancellable."),
+]
+CONF.register_group(fake_group)
+CONF.register_opts(fake_opts, group=fake_group)
+
+
+class FakeDriver(driver.ComputeDriver):
+    name = "fake"
+    capabilities = {name: True for name in driver.CAPABILITIES}
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._state = None
+
+    # --- persistence ----------------------------------------------------------
+
+    def _load(self):
+        if self._state is None:
+            path = CONF.fake.state_file
+            try:
+                with open(path, encoding="utf-8") as f:
+                    self._state = json.load(f)
+            except FileNotFoundError:
+                self._state = {"objects": {}}
+        return self._state
+
+    def _store(self):
+        path = CONF.fake.state_file
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self._state, f)
+        os.replace(tmp, path)
+
+    def _object(self, ref):
+        with self._lock:
+            objects = self._load()["objects"]
+            if ref not in objects:
+                objects[ref] = {"status": states.ACTIVE, "snapshots": [],
+                                "current": None}
+                self._store()
+            return objects[ref]
+
+    def _update(self, ref, fn):
+        with self._lock:
+            obj = self._load()["objects"].setdefault(
+                ref, {"status": states.ACTIVE, "snapshots": [], "current": None})
+            result = fn(obj)
+            self._store()
+            return result
+
+    # --- behaviour by reference -------------------------------------------
+
+    def _work(self, server, verb, progress):
+        ref = server.hypervisor_ref
+        if ref.startswith("hang-"):
+            time.sleep(CONF.fake.hang_seconds)
+        if ref.startswith("slow-"):
+            steps = 10
+            for step in range(steps):
+                time.sleep(CONF.fake.task_delay / steps)
+                progress(int(100 * (step + 1) / steps))
+        if ref.startswith("fail-"):
+            raise exception.DriverError(driver=self.name, verb=verb,
+                                        reason="injected failure (fail-* server)")
+        progress(100)
+
+    # --- contract -----------------------------------------------------------------
+
+    def adopt(self, context, hypervisor_ref):
+        if hypervisor_ref.startswith("missing"):
+            raise exception.HypervisorObjectNotFound(
+                driver=self.name, what="object", ref=hypervisor_ref)
+        obj = self._object(hypervisor_ref)
+        return driver.AdoptedObject(hypervisor_ref=hypervisor_ref,
+                                    name=hypervisor_ref, status=obj["status"])
+
+    def get_server_state(self, context, server):
+        return self._object(server.hypervisor_ref)["status"]
+
+    def validate_snapshot_request(self, server, kind, memory, quiesce,
+                                  include_volumes):
+        if include_volumes:
+            self._unsupported("create_snapshot", "include_volumes")
+        if kind == states.KIND_INTERNAL and quiesce == states.QUIESCE_REQUIRED:
+            # Mirrors libvirt: quiescing needs a disk-only (external) snapshot.
+            raise exception.Invalid(reason="quiesce 'required' needs kind "
+                                           "'external'; internal snapshots "
+                                           "cannot quiesce the guest")
+
+    def create_snapshot(self, context, server, snapshot, progress):
+        started = time.monotonic()
+        self._work(server, "create_snapshot", progress)
+
+        def add(obj):
+            obj["snapshots"].append(snapshot.id)
+            obj["current"] = snapshot.id
+
+        self._update(server.hypervisor_ref, add)
+        consistency = (states.CONSISTENCY_MEMORY if snapshot.memory else
+                       states.CONSISTENCY_CRASH
+                       if snapshot.quiesce == states.QUIESCE_OFF
+                       else states.CONSISTENCY_APPLICATION)
+        return driver.SnapshotResult(
+            kind=snapshot.kind or states.KIND_EXTERNAL, consistency=consistency,
+            frozen_ms=0 if snapshot.quiesce == states.QUIESCE_OFF else 1,
+            paused_ms=1 if snapshot.memory else 0, size_bytes=0,
+            memory=snapshot.memory,
+            disks=[{"target": "vda", "file": f"{snapshot.id}.qcow2"}],
+            driver_info={"elapsed_ms": int((time.monotonic() - started) * 1000)})
+
+    def delete_snapshot(self, context, server, snapshot, progress):
+        self._work(server, "delete_snapshot", progress)
+
+        def remove(obj):
+            if snapshot.id in obj["snapshots"]:
+                obj["snapshots"].remove(snapshot.id)
+
+        self._update(server.hypervisor_ref, remove)
+
+    def revert_to_snapshot(self, context, server, snapshot, power_on, progress):
+        self._work(server, "revert_to_snapshot", progress)
+        status = states.ACTIVE if power_on else states.SHUTOFF
+
+        def revert(obj):
+            obj["current"] = snapshot.id
+            obj["status"] = status
+
+        self._update(server.hypervisor_ref, revert)
+        return status
+
+    def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
+                            linked, power_on, progress):
+        self._work(source_server, "spawn_from_snapshot", progress)
+        ref = f"spawned-{new_server.id}"
+        status = states.ACTIVE if power_on else states.SHUTOFF
+        self._update(ref, lambda obj: obj.update(status=status))
+        return driver.SpawnResult(hypervisor_ref=ref, status=status,
+                                  driver_info={"linked": linked})
+
+    def destroy_server(self, context, server):
+        with self._lock:
+            self._load()["objects"].pop(server.hypervisor_ref, None)
+            self._store()
+
+    def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
+                        progress):
+        self._work(server, "export_snapshot", progress)
+        # The fake's "disk state" is a small deterministic blob per snapshot.
+        data = f"fake disk state of snapshot {snapshot.id}\n".encode()
+        with open(dest_path, "wb") as f:
+            f.write(data)
+        return driver.ExportResult(size_bytes=len(data),
+                                   sha256=hashlib.sha256(data).hexdigest())
+
+    def list_hypervisor_snapshots(self, context, server):
+        obj = self._object(server.hypervisor_ref)
+        return [{"id": sid, "current": sid == obj["current"]}
+                for sid in obj["snapshots"]]
+
+    def reconcile(self, context, server, task_state, target):
+        obj = self._object(server.hypervisor_ref)
+        if task_state == states.SNAPSHOTTING and target is not None:
+            if target.id in obj["snapshots"]:
+                return driver.Reconciled(completed=True, values={
+                    "kind": target.kind or states.KIND_EXTERNAL,
+                    "consistency": states.CONSISTENCY_CRASH})
+            return driver.Reconciled(completed=False,
+                                     reason="no snapshot was found on the hypervisor")
+        if task_state == states.DELETING_SNAPSHOT and target is not None:
+            if target.id in obj["snapshots"]:
+                return driver.Reconciled(completed=False,
+                                         reason="the snapshot is still intact")
+            return driver.Reconciled(completed=True)
+        return driver.Reconciled(completed=True,
+                                 values={"status": obj["status"]})
