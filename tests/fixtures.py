@@ -1,0 +1,159 @@
+"""Real parts the tests use: a PostgreSQL database, a running nativesnap-api.
+
+A part that cannot be had fails the test loudly; nothing is skipped.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import requests
+import sqlalchemy as sa
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def postgresql_admin_url():
+    """URL of the real PostgreSQL that the test set-up started.
+
+    ``make test`` passes it in NATIVESNAP_TEST_PG_URL; run by hand, the start
+    script is called (it is idempotent and fast when the server runs).
+    """
+    url = os.environ.get("NATIVESNAP_TEST_PG_URL")
+    if url:
+        return url
+    out = subprocess.run([os.path.join(REPO, "tools", "start-postgresql")],
+                         check=True, capture_output=True, text=True, timeout=120)
+    url = out.stdout.strip()
+    os.environ["NATIVESNAP_TEST_PG_URL"] = url
+    return url
+
+
+@contextlib.contextmanager
+def postgresql_database():
+    """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
+    admin_url = sa.engine.make_url(postgresql_admin_url())
+    name = f"nativesnap_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name"), {"name": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        engine.dispose()
+
+
+def sqlite_url(directory):
+    return f"sqlite:///{os.path.join(directory, 'nativesnap.sqlite')}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class APIServer:
+    """A real nativesnap-api process (cheroot) on 127.0.0.1 with its own
+    state directory and database."""
+
+    def __init__(self, state_dir, db_url, drivers=("fake",), extra_conf=None):
+        self.state_dir = state_dir
+        self.db_url = db_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.conf_path = os.path.join(state_dir, "nativesnap.conf")
+        self.log_path = os.path.join(state_dir, "api.log")
+        self.proc = None
+        sections = {
+            "DEFAULT": {"state_path": state_dir, "enabled_drivers": ",".join(drivers),
+                        "host": "test-host", "status_sync_interval": "0",
+                        "shutdown_timeout": "10", "debug": "false"},
+            "api": {"host": "127.0.0.1", "port": str(self.port)},
+            "database": {"connection": db_url},
+            "fake": {"task_delay": "1.5"},
+        }
+        for section, values in (extra_conf or {}).items():
+            sections.setdefault(section, {}).update(values)
+        with open(self.conf_path, "w") as f:
+            for section, values in sections.items():
+                f.write(f"[{section}]\n")
+                for key, value in values.items():
+                    f.write(f"{key} = {value}\n")
+
+    def manage(self, *args):
+        return subprocess.run(
+            [os.path.join(BIN, "nativesnap-manage"), "--config-file",
+             self.conf_path, *args], check=True, capture_output=True, text=True,
+            timeout=120)
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "nativesnap-api"), "--config-file", self.conf_path],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nativesnap-api exited with {self.proc.returncode}"
+                                   f"; log:\n{self.read_log()[-4000:]}")
+            try:
+                requests.get(self.url + "/v1", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"nativesnap-api did not answer within {timeout} s; "
+                           f"log:\n{self.read_log()[-4000:]}")
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, timeout=30):
+        """SIGTERM, then wait (bounded); returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def request(self, method, path, token="admin:admin-project", json=None,
+                headers=None, data=None, timeout=30):
+        hdrs = {}
+        if token is not None:
+            hdrs["X-Auth-Token"] = token
+        hdrs.update(headers or {})
+        url = path if path.startswith("http") else self.url + path
+        return requests.request(method, url, json=json, data=data, headers=hdrs,
+                                timeout=timeout)
+
+    def wait_for(self, predicate, timeout=30, interval=0.05, what="condition"):
+        """Poll ``predicate`` until it returns a true value (bounded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(interval)
