@@ -6,6 +6,7 @@ from nativesnap.conf import api
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import image
+from nativesnap.conf import libvirt
 
 CONF = cfg.CONF
 
@@ -13,3 +14,4 @@ default.register_opts(CONF)
 api.register_opts(CONF)
 database.register_opts(CONF)
 image.register_opts(CONF)
+libvirt.register_opts(CONF)

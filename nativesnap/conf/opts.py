@@ -8,10 +8,11 @@ from nativesnap.conf import api
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import image
+from nativesnap.conf import libvirt
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image)
+_MODULES = (default, api, image, libvirt)
 
 
 def list_opts():

@@ -1,0 +1,101 @@
+"""The libvirt driver that `make run` enables, against the real libvirtd:
+adopting a domain by name or UUID, status following the domain's state, and
+honest capabilities (the snapshot verbs come with the libvirt driver's own
+work and answer 400 naming the driver until then)."""
+
+import uuid
+
+import libvirt
+import pytest
+
+from tests import fixtures
+
+DOMAIN_XML = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
+</domain>"""
+
+
+@pytest.fixture(scope="module")
+def conn():
+    connection = libvirt.open("qemu:///system")
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def domain(conn):
+    dom = conn.defineXML(DOMAIN_XML.format(name=f"nativesnap-test-{uuid.uuid4()}"))
+    yield dom
+    try:
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+    except libvirt.libvirtError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def libvirt_api(tmp_path_factory):
+    state = str(tmp_path_factory.mktemp("api-libvirt"))
+    server = fixtures.APIServer(state, fixtures.sqlite_url(state),
+                                drivers=("libvirt",))
+    server.manage("db", "sync")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_adopting_a_libvirt_domain_by_name_keys_it_by_uuid_and_follows_its_state(
+        libvirt_api, domain):
+    resp = libvirt_api.request("POST", "/v1/servers", json={"server": {
+        "name": "adopted", "driver": "libvirt", "hypervisor_ref": domain.name()}})
+    assert resp.status_code == 201, resp.text
+    server = resp.json()["server"]
+    assert server["hypervisor_ref"] == domain.UUIDString()
+    assert server["status"] == "SHUTOFF"
+    assert not any(server["capabilities"].values())
+
+    domain.create()
+    shown = libvirt_api.request("GET", f"/v1/servers/{server['id']}").json()
+    assert shown["server"]["status"] == "ACTIVE"
+    domain.destroy()
+    shown = libvirt_api.request("GET", f"/v1/servers/{server['id']}").json()
+    assert shown["server"]["status"] == "SHUTOFF"
+
+
+def test_adopting_the_same_domain_twice_by_uuid_answers_409(libvirt_api, domain):
+    body = {"server": {"name": "a", "driver": "libvirt",
+                       "hypervisor_ref": domain.name()}}
+    assert libvirt_api.request("POST", "/v1/servers", json=body).status_code == 201
+    body["server"]["hypervisor_ref"] = domain.UUIDString()
+    resp = libvirt_api.request("POST", "/v1/servers", json=body)
+    assert resp.status_code == 409
+    assert "already managed" in resp.json()["conflictingRequest"]["message"]
+
+
+def test_adopting_an_unknown_domain_answers_400_naming_it(libvirt_api):
+    resp = libvirt_api.request("POST", "/v1/servers", json={"server": {
+        "name": "x", "driver": "libvirt", "hypervisor_ref": "no-such-domain-xyz"}})
+    assert resp.status_code == 400
+    assert "no-such-domain-xyz" in resp.json()["badRequest"]["message"]
+    listed = libvirt_api.request("GET", "/v1/servers").json()["servers"]
+    assert all(s["hypervisor_ref"] != "no-such-domain-xyz" for s in listed)
+
+
+def test_snapshot_verbs_not_yet_in_the_libvirt_driver_answer_400_naming_it(
+        libvirt_api, domain):
+    server = libvirt_api.request("POST", "/v1/servers", json={"server": {
+        "name": "s", "driver": "libvirt",
+        "hypervisor_ref": domain.name()}}).json()["server"]
+    resp = libvirt_api.request("POST", f"/v1/servers/{server['id']}/snapshots",
+                               json={"snapshot": {"name": "s1"}})
+    assert resp.status_code == 400
+    message = resp.json()["badRequest"]["message"]
+    assert "libvirt" in message and "create_snapshot" in message
+    listed = libvirt_api.request(
+        "GET", f"/v1/servers/{server['id']}/snapshots").json()["snapshots"]
+    assert listed == []
