@@ -11,6 +11,21 @@ opts = [
     cfg.IntOpt("connect_timeout", default=30, min=1,
                help="Seconds to keep retrying the connection to libvirtd at "
                     "start-up before giving up."),
+    cfg.StrOpt("overlay_path", default="$state_path/libvirt",
+               help="Directory of the files nativesnap creates for libvirt "
+                    "servers: snapshot overlays, memory files and spawned "
+                    "servers' disks, in one sub-directory per server, every file "
+                    "named by UUID."),
+    cfg.IntOpt("agent_timeout", default=5, min=1,
+               help="Seconds to wait for the guest agent to answer a ping."),
+    cfg.FloatOpt("max_freeze_seconds", default=10.0, min=0.1,
+                 help="Longest time a guest's filesystems stay frozen for a "
+                      "snapshot; a watchdog thaws the guest at this cap."),
+    cfg.IntOpt("block_job_timeout", default=3600, min=1,
+               help="Seconds a block job (merge or pull of a snapshot layer) "
+                    "may run before it is cancelled."),
+    cfg.IntOpt("copy_timeout", default=3600, min=1,
+               help="Seconds a full copy of a disk (full spawn, export) may take."),
 ]
 
 

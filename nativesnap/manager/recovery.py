@@ -65,6 +65,8 @@ def _recover_snapshot(manager, context, server, snapshot):
     task_state = (states.SNAPSHOTTING if snapshot.status == states.CREATING
                   else states.DELETING_SNAPSHOT)
     outcome = _reconcile(manager, context, server, task_state, snapshot)
+    server_values = ({} if outcome.server_driver_info is None
+                     else {"driver_info": outcome.server_driver_info})
     if snapshot.status == states.CREATING:
         if outcome.completed:
             LOG.info("Snapshot %s was complete on the hypervisor; rolled forward",
@@ -72,21 +74,21 @@ def _recover_snapshot(manager, context, server, snapshot):
             values = {k: v for k, v in outcome.values.items()
                       if k in snapshot.fields}
             snapshot.transition(states.CREATE_DONE, progress=100, **values)
-            return {"current_snapshot_id": snapshot.id}
+            return dict(server_values, current_snapshot_id=snapshot.id)
         LOG.info("Snapshot %s was not complete (%s); rolled back", snapshot.id,
                  outcome.reason)
         snapshot.transition(states.CREATE_FAILED, fault={
             "code": 500, "message": f"Snapshot {INTERRUPTED}; {outcome.reason}."})
-        return {}
+        return server_values
     if outcome.completed:
         LOG.info("Snapshot %s was already removed; finishing its delete",
                  snapshot.id)
         manager._forget_snapshot(server, snapshot)
-        return manager._current_after_delete(server, snapshot)
+        return dict(server_values, **manager._current_after_delete(server, snapshot))
     snapshot.transition(states.DELETE_FAILED, fault={
         "code": 500, "message": f"Delete {INTERRUPTED}; {outcome.reason}; "
                                 "delete it again."})
-    return {}
+    return server_values
 
 
 def _recover_server(manager, context, server):
@@ -127,6 +129,8 @@ def _recover_server(manager, context, server):
                                           f"{outcome.reason}."}
         values.update({k: v for k, v in outcome.values.items()
                        if k in ("status", "hypervisor_ref", "driver_info")})
+        if outcome.server_driver_info is not None:
+            values["driver_info"] = outcome.server_driver_info
     if "status" not in values and server.status != states.BUILD:
         try:
             values["status"] = manager.driver_for(server).get_server_state(

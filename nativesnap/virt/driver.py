@@ -49,6 +49,23 @@ class SnapshotResult:
     disks: list = dataclasses.field(default_factory=list)
     volumes: list = dataclasses.field(default_factory=list)
     driver_info: dict = dataclasses.field(default_factory=dict)
+    #: The server's new driver_info, when the snapshot changed it (e.g. the
+    #: files its disks now run on); None leaves it as it was.
+    server_driver_info: dict | None = None
+
+
+@dataclasses.dataclass
+class RevertResult:
+    status: str  # the server's status afterwards
+    server_driver_info: dict | None = None
+
+
+@dataclasses.dataclass
+class DeleteResult:
+    server_driver_info: dict | None = None
+    #: {snapshot id: new driver_info} for other snapshots whose data moved
+    #: (e.g. a merge left a later snapshot's state in another file).
+    snapshot_driver_info: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -77,6 +94,7 @@ class Reconciled:
     completed: bool
     values: dict = dataclasses.field(default_factory=dict)
     reason: str = ""
+    server_driver_info: dict | None = None
 
 
 class ComputeDriver(metaclass=abc.ABCMeta):
@@ -138,11 +156,12 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         self._unsupported("create_snapshot")
 
     def delete_snapshot(self, context, server, snapshot, progress):
-        """Remove the snapshot, keeping every other snapshot's and server's data."""
+        """Remove the snapshot, keeping every other snapshot's and server's
+        data; a DeleteResult (or None when nothing else changed)."""
         self._unsupported("delete_snapshot")
 
     def revert_to_snapshot(self, context, server, snapshot, power_on, progress):
-        """Revert the server in place; return its status afterwards."""
+        """Revert the server in place; a RevertResult."""
         self._unsupported("revert_to_snapshot")
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,

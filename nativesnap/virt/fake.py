@@ -165,7 +165,7 @@ class FakeDriver(driver.ComputeDriver):
             obj["status"] = status
 
         self._update(server.hypervisor_ref, revert)
-        return status
+        return driver.RevertResult(status=status)
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
                             linked, power_on, progress):

@@ -1,7 +1,8 @@
 """The libvirt driver that `make run` enables, against the real libvirtd:
 adopting a domain by name or UUID, status following the domain's state, and
-honest capabilities (the snapshot verbs come with the libvirt driver's own
-work and answer 400 naming the driver until then)."""
+disks it cannot snapshot refused up front with 400 naming them."""
+
+import subprocess
 
 import uuid
 
@@ -15,8 +16,11 @@ DOMAIN_XML = """<domain type='qemu'>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64'>hvm</type></os>
-  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator>{disks}</devices>
 </domain>"""
+
+RAW_DISK = """<disk type='file' device='disk'><driver name='qemu' type='raw'/>
+  <source file='{path}'/><target dev='vda' bus='virtio'/></disk>"""
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,8 @@ def conn():
 
 @pytest.fixture
 def domain(conn):
-    dom = conn.defineXML(DOMAIN_XML.format(name=f"nativesnap-test-{uuid.uuid4()}"))
+    dom = conn.defineXML(DOMAIN_XML.format(name=f"nativesnap-test-{uuid.uuid4()}",
+                                           disks=""))
     yield dom
     try:
         if dom.isActive():
@@ -57,7 +62,7 @@ def test_adopting_a_libvirt_domain_by_name_keys_it_by_uuid_and_follows_its_state
     server = resp.json()["server"]
     assert server["hypervisor_ref"] == domain.UUIDString()
     assert server["status"] == "SHUTOFF"
-    assert not any(server["capabilities"].values())
+    assert all(server["capabilities"].values())
 
     domain.create()
     shown = libvirt_api.request("GET", f"/v1/servers/{server['id']}").json()
@@ -86,16 +91,25 @@ def test_adopting_an_unknown_domain_answers_400_naming_it(libvirt_api):
     assert all(s["hypervisor_ref"] != "no-such-domain-xyz" for s in listed)
 
 
-def test_snapshot_verbs_not_yet_in_the_libvirt_driver_answer_400_naming_it(
-        libvirt_api, domain):
-    server = libvirt_api.request("POST", "/v1/servers", json={"server": {
-        "name": "s", "driver": "libvirt",
-        "hypervisor_ref": domain.name()}}).json()["server"]
-    resp = libvirt_api.request("POST", f"/v1/servers/{server['id']}/snapshots",
-                               json={"snapshot": {"name": "s1"}})
-    assert resp.status_code == 400
-    message = resp.json()["badRequest"]["message"]
-    assert "libvirt" in message and "create_snapshot" in message
-    listed = libvirt_api.request(
-        "GET", f"/v1/servers/{server['id']}/snapshots").json()["snapshots"]
-    assert listed == []
+def test_snapshot_of_a_raw_disk_answers_400_naming_the_disk_and_changes_nothing(
+        libvirt_api, conn, tmp_path):
+    raw = tmp_path / "disk.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(raw), "16M"],
+                   check=True)
+    dom = conn.defineXML(DOMAIN_XML.format(
+        name=f"nativesnap-test-{uuid.uuid4()}", disks=RAW_DISK.format(path=raw)))
+    try:
+        server = libvirt_api.request("POST", "/v1/servers", json={"server": {
+            "name": "raw", "driver": "libvirt",
+            "hypervisor_ref": dom.name()}}).json()["server"]
+        resp = libvirt_api.request("POST", f"/v1/servers/{server['id']}/snapshots",
+                                   json={"snapshot": {"name": "s1"}})
+        assert resp.status_code == 400
+        message = resp.json()["badRequest"]["message"]
+        assert "vda" in message and "raw" in message
+        listed = libvirt_api.request(
+            "GET", f"/v1/servers/{server['id']}/snapshots").json()["snapshots"]
+        assert listed == []
+        assert "<source file='%s'/>" % raw in dom.XMLDesc(0)
+    finally:
+        dom.undefine()

@@ -1,0 +1,132 @@
+"""qemu-img, run with argument lists (never a shell) and a timeout on every call.
+
+Files in use by a running QEMU are read with ``-U`` (force-share): qemu-img
+refuses to open them otherwise.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+from oslo_log import log as logging
+
+from nativesnap import exception
+
+LOG = logging.getLogger(__name__)
+
+QEMU_IMG = "qemu-img"
+_PROGRESS_RE = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
+
+
+class QemuImgError(exception.DriverError):
+    pass
+
+
+def _run(args, timeout, verb):
+    argv = [QEMU_IMG, *args]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise QemuImgError(driver="libvirt", verb=verb,
+                           reason=f"qemu-img {args[0]} did not finish within "
+                                  f"{timeout} s") from None
+    if done.returncode != 0:
+        raise QemuImgError(driver="libvirt", verb=verb,
+                           reason=f"qemu-img {args[0]} failed: "
+                                  f"{done.stderr.decode(errors='replace').strip()[:500]}")
+    return done.stdout.decode(errors="replace")
+
+
+def info(path, backing_chain=False, force_share=True, timeout=60):
+    args = ["info", "--output=json"]
+    if backing_chain:
+        args.append("--backing-chain")
+    if force_share:
+        args.append("-U")
+    args.append(path)
+    return json.loads(_run(args, timeout, "read image information"))
+
+
+def create_overlay(path, backing, backing_format="qcow2", timeout=60):
+    """A new qcow2 file reading through to ``backing`` (absolute path)."""
+    _run(["create", "-q", "-f", "qcow2", "-F", backing_format, "-b", backing, path],
+         timeout, "create an overlay")
+    os.chmod(path, 0o600)
+
+
+def _run_with_progress(args, timeout, verb, progress, cancel_check=None):
+    """Run a long qemu-img command with -p and report its percentage."""
+    argv = [QEMU_IMG, *args]
+    deadline = time.monotonic() + timeout
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.set_blocking(proc.stdout.fileno(), False)
+    buffer = b""
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise QemuImgError(driver="libvirt", verb=verb,
+                                   reason=f"qemu-img {args[0]} did not finish "
+                                          f"within {timeout} s")
+            chunk = proc.stdout.read() or b""
+            buffer = (buffer + chunk)[-256:]
+            found = _PROGRESS_RE.findall(buffer)
+            if found and progress is not None:
+                progress(int(float(found[-1])))
+            elif cancel_check is not None:
+                cancel_check()
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise QemuImgError(driver="libvirt", verb=verb,
+                           reason=f"qemu-img {args[0]} failed: {stderr.strip()[:500]}")
+
+
+def convert(source, dest, progress=None, timeout=3600, force_share=True):
+    """Copy ``source`` (with its backing chain) into a standalone qcow2."""
+    args = ["convert", "-p", "-O", "qcow2"]
+    if force_share:
+        args.append("-U")
+    args += [source, dest]
+    _run_with_progress(args, timeout, "copy a disk", progress)
+    os.chmod(dest, 0o600)
+
+
+def commit(top, timeout=3600, progress=None):
+    """Merge ``top`` into its backing file (offline)."""
+    _run_with_progress(["commit", "-p", "-d", top], timeout, "merge a layer", progress)
+
+
+def rebase(path, new_backing, backing_format="qcow2", timeout=3600, progress=None):
+    """Safe rebase: ``path`` keeps reading the same data on a new backing file
+    (``None``: no backing file, the data is copied in)."""
+    args = ["rebase", "-p"]
+    if new_backing:
+        args += ["-F", backing_format, "-b", new_backing]
+    else:
+        args += ["-b", ""]
+    args.append(path)
+    _run_with_progress(args, timeout, "rebase a layer", progress)
+
+
+def rebase_unsafe(path, new_backing, backing_format="qcow2", timeout=60):
+    """Point ``path`` at a new backing file that reads the same as the old
+    one (metadata only, no data is copied)."""
+    _run(["rebase", "-u", "-F", backing_format, "-b", new_backing, path], timeout,
+         "rebase a layer")
+
+
+def compare(a, b, timeout=600):
+    """True when both images read the same (``qemu-img compare``)."""
+    done = subprocess.run([QEMU_IMG, "compare", "-U", a, b], capture_output=True,
+                          timeout=timeout, check=False)
+    if done.returncode in (0, 1):
+        return done.returncode == 0
+    raise QemuImgError(driver="libvirt", verb="compare images",
+                       reason=done.stderr.decode(errors="replace").strip()[:500])
