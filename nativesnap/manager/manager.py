@@ -38,6 +38,12 @@ def fault_of(exc):
                                     "see the service log."}
 
 
+def _server_driver_info(result):
+    """The server's new driver_info from a driver result, if it has one."""
+    info = getattr(result, "server_driver_info", None)
+    return {} if info is None else {"driver_info": info}
+
+
 class Manager:
     def __init__(self, host=None, drivers=None, runner=None, image_store=None):
         self.host = host or CONF.host
@@ -279,9 +285,10 @@ class Manager:
             return driver.revert_to_snapshot(context, server, snapshot, power_on,
                                              lambda percent: task.check_cancelled())
 
-        def on_success(task, status):
-            self._release(server, task, status=status,
-                          current_snapshot_id=snapshot.id, fault=None)
+        def on_success(task, result):
+            self._release(server, task, status=result.status,
+                          current_snapshot_id=snapshot.id, fault=None,
+                          **_server_driver_info(result))
 
         def on_failure(task, exc):
             LOG.error("Reverting server %s to snapshot %s failed: %s", server.id,
@@ -291,7 +298,6 @@ class Manager:
 
         self._start_task(server, states.REVERTING, "revert", work, on_success,
                          on_failure, target_id=snapshot.id)
-        return task
 
     # --- snapshots ------------------------------------------------------------------
 
@@ -327,7 +333,8 @@ class Manager:
                                 size_bytes=result.size_bytes, memory=result.memory,
                                 disks=result.disks, volumes=result.volumes,
                                 driver_info=result.driver_info)
-            self._release(server, task, current_snapshot_id=snapshot.id)
+            self._release(server, task, current_snapshot_id=snapshot.id,
+                          **_server_driver_info(result))
 
         def on_failure(task, exc):
             LOG.error("Snapshot %s of server %s failed: %s", snapshot.id,
@@ -344,13 +351,25 @@ class Manager:
                                 records=[snapshot.create], views=[snapshot])[0]
 
     def _check_no_dependents(self, context, snapshot):
-        dependents = server_obj.ServerList.get_linked_dependents(context,
-                                                                 [snapshot.id])
+        """409 while a linked clone reads this snapshot's data: one spawned
+        from it, or from a later snapshot of its branch (whose layers rest on
+        this snapshot's)."""
+        children = {}
+        for other in snapshot_obj.ServerSnapshotList.get_all(
+                context, server_id=snapshot.server_id):
+            children.setdefault(other.parent_id, []).append(other.id)
+        branch, todo = [], [snapshot.id]
+        while todo:
+            current = todo.pop()
+            branch.append(current)
+            todo.extend(children.get(current, []))
+        dependents = server_obj.ServerList.get_linked_dependents(context, branch)
         if dependents:
             raise exception.SnapshotInUse(
                 snapshot_id=snapshot.id,
-                dependents=", ".join(f"server {s.id} ({s.name})"
-                                     for s in dependents))
+                dependents=", ".join(
+                    f"server {s.id} ({s.name}, spawned from snapshot "
+                    f"{s.source_snapshot_id})" for s in dependents))
 
     def delete_snapshot(self, context, server, snapshot):
         self._check_no_dependents(context, snapshot)
@@ -359,12 +378,13 @@ class Manager:
         driver = self.driver_for(server)
 
         def work(task):
-            driver.delete_snapshot(context, server, snapshot,
-                                   self._progress(task, snapshot))
+            return driver.delete_snapshot(context, server, snapshot,
+                                          self._progress(task, snapshot))
 
-        def on_success(task, _result):
-            self._forget_snapshot(server, snapshot)
-            self._release(server, task, **self._current_after_delete(server, snapshot))
+        def on_success(task, result):
+            self._forget_snapshot(server, snapshot, result)
+            self._release(server, task, **self._current_after_delete(server, snapshot),
+                          **_server_driver_info(result))
 
         def on_failure(task, exc):
             LOG.error("Deleting snapshot %s of server %s failed: %s", snapshot.id,
@@ -382,13 +402,17 @@ class Manager:
             records=[lambda: snapshot.transition(states.DELETE, fault=None,
                                                  progress=0)],
             views=[snapshot])[0]
-        return task
 
-    def _forget_snapshot(self, server, snapshot):
-        """Remove a deleted snapshot's row; its children move to its parent."""
+    def _forget_snapshot(self, server, snapshot, result=None):
+        """Remove a deleted snapshot's row; its children move to its parent,
+        and snapshots whose data the driver moved record where it is now."""
+        moved = getattr(result, "snapshot_driver_info", None) or {}
         with db.writer(server._context):
             db.snapshot_reparent(server._context, server.id, snapshot.id,
                                  snapshot.parent_id)
+            for snapshot_id, driver_info in moved.items():
+                db.snapshot_update(server._context, snapshot_id,
+                                   {"driver_info": driver_info})
             snapshot.transition(states.DELETE_DONE)
 
     @staticmethod
