@@ -145,8 +145,8 @@ class InvalidStateTransition(Conflict):
 
 
 class SnapshotInUse(Conflict):
-    msg_fmt = ("Snapshot %(snapshot_id)s cannot be deleted: %(dependents)s depend "
-               "on it; delete them first.")
+    msg_fmt = ("Snapshot %(snapshot_id)s cannot be deleted while linked clones "
+               "depend on it: %(dependents)s; delete them first.")
 
 
 class SnapshotNotAvailable(Conflict):
