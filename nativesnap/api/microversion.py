@@ -19,7 +19,7 @@ VERSION_HISTORY = {
     (1, 1): "A snapshot's view lists the images exported from it (images).",
 }
 
-_VERSION_RE = re.compile(r"^([1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 
 
 def fmt(version):
@@ -43,7 +43,7 @@ def parse_header(value):
         if len(words) != 2:
             raise exception.ValidationError(
                 where=f"header {HEADER}",
-                reason=f"'{part.strip()}' is not of the form "
+                reason=f"'{part.strip()[:40]}' is not of the form "
                        f"'{SERVICE_TYPE} <major>.<minor>'")
         requested = words[1]
     if requested is None:

@@ -16,7 +16,40 @@ from nativesnap import exception
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
-_Validator = validators.extend(jsonschema.Draft202012Validator)
+
+@functools.lru_cache(maxsize=None)
+def _python_pattern(pattern):
+    """``pattern`` with each end anchor ``$`` written ``\\Z``.
+
+    Schema patterns are ECMA 262 regexes, where ``$`` matches only at the very
+    end; Python's ``$`` also matches before a final newline, which would let
+    "name\\n" or "<uuid>\\n" through.
+    """
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+    return "".join(out)
+
+
+def _pattern(validator, pattern, instance, schema):
+    if (validator.is_type(instance, "string")
+            and not re.search(_python_pattern(pattern), instance)):
+        yield jsonschema.ValidationError(
+            f"{_short(instance)} does not match {pattern!r}")
+
+
+_Validator = validators.extend(jsonschema.Draft202012Validator,
+                               {"pattern": _pattern})
 
 
 def _short(value, limit=40):
@@ -24,14 +57,15 @@ def _short(value, limit=40):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _where(error):
+def _where(error, root):
     path = "/".join(str(p) for p in error.absolute_path)
-    return f"'{path}'" if path else "the body"
+    return f"'{path}'" if path else root
 
 
-def _message(error):
-    """One clear sentence for a jsonschema error."""
-    where = _where(error)
+def _message(error, root="the body"):
+    """One clear sentence for a jsonschema error; ``root`` names the whole
+    instance (the body, or the query string)."""
+    where = _where(error, root)
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
     if kind == "pattern" and "x-error" in schema:
@@ -73,7 +107,9 @@ def validate(schema, instance, where="request body"):
     errors = sorted(validator.iter_errors(instance),
                     key=lambda e: (len(e.absolute_path), e.path))
     if errors:
-        raise exception.ValidationError(where=where, reason=_message(errors[0]))
+        root = "the body" if where == "request body" else f"the {where}"
+        raise exception.ValidationError(where=where,
+                                        reason=_message(errors[0], root))
 
 
 def schema(body_schema):
@@ -112,6 +148,6 @@ def query_schema(schema_):
 
 
 def check_uuid(what, value):
-    if not isinstance(value, str) or not UUID_RE.match(value):
+    if not isinstance(value, str) or not UUID_RE.fullmatch(value):
         raise exception.InvalidUUID(what=what, value=_short(value, 60).strip("'"))
     return value.lower()

@@ -21,6 +21,7 @@ import webob.exc
 from nativesnap.api import microversion
 from nativesnap.api import validation
 from nativesnap.conf import CONF
+from nativesnap import context as ns_context
 from nativesnap import exception
 
 LOG = logging.getLogger(__name__)
@@ -64,7 +65,12 @@ class Request(webob.Request):
         return self.environ.get("nativesnap.request_id")
 
     def base_url(self):
-        return (CONF.api.public_endpoint or self.host_url).rstrip("/")
+        # Every item of a list asks for it (its links): work it out once.
+        url = self.environ.get("nativesnap.base_url")
+        if url is None:
+            url = (CONF.api.public_endpoint or self.host_url).rstrip("/")
+            self.environ["nativesnap.base_url"] = url
+        return url
 
     def is_version(self, version):
         return self.api_version >= version
@@ -260,6 +266,11 @@ class APIApplication:
     def __call__(self, req):
         request_id = "req-" + uuidutils.generate_uuid()
         req.environ["nativesnap.request_id"] = request_id
+        # oslo.log takes the context of its log lines from a thread-local that
+        # the last context made in this thread set: start every request with an
+        # anonymous one of its own, or a request refused before authentication
+        # is logged with the identity and request id of the thread's last one.
+        ns_context.RequestContext(request_id=request_id, overwrite=True)
         started = time.monotonic()
         version = None
         try:

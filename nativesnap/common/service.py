@@ -6,12 +6,15 @@ import sys
 from oslo_log import log as logging
 
 from nativesnap.conf import CONF
+from nativesnap.conf import opts
 from nativesnap import version
 
 LOG = logging.getLogger(__name__)
 
 
 def parse_args(argv, description=None):
+    # The library defaults the sample configuration shows are the ones in force.
+    opts.set_lib_defaults()
     logging.register_options(CONF)
     CONF(argv[1:], project="nativesnap", version=version.VERSION,
          description=description)

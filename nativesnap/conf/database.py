@@ -2,10 +2,10 @@
 
 from oslo_db import options as db_options
 
-_DEFAULT_SQL_CONNECTION = "sqlite:///$state_path/nativesnap.sqlite"
+DEFAULT_SQL_CONNECTION = "sqlite:///$state_path/nativesnap.sqlite"
 
 
 def register_opts(conf):
-    db_options.set_defaults(conf, connection=_DEFAULT_SQL_CONNECTION)
+    db_options.set_defaults(conf, connection=DEFAULT_SQL_CONNECTION)
 
 

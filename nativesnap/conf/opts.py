@@ -1,5 +1,7 @@
 """Entry point for oslo-config-generator: every option group nativesnap owns."""
 
+from oslo_config import cfg
+from oslo_db import options as db_options
 from oslo_log import log
 from oslo_policy import opts as policy_opts
 
@@ -29,6 +31,10 @@ def set_lib_defaults():
     from nativesnap.conf import CONF
 
     database.register_opts(CONF)
+    # ConfigOpts.set_default (above) is not seen by the generator, which
+    # prints the options' own defaults: set that too.
+    cfg.set_defaults(db_options.database_opts,
+                     connection=database.DEFAULT_SQL_CONNECTION)
     policy_opts.set_defaults(CONF, policy_file="policy.yaml")
     log.set_defaults(default_log_levels=log.get_default_log_levels() + [
         "cheroot=WARNING", "keystonemiddleware=INFO", "alembic=WARNING"])

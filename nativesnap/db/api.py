@@ -6,6 +6,7 @@ expects in its WHERE clause, and zero rows updated means somebody else moved
 first, which is reported as a Conflict rather than silently overwritten.
 """
 
+import contextlib
 import threading
 
 from oslo_db import exception as db_exc
@@ -15,6 +16,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import pool as sa_pool
 
 from nativesnap.conf import CONF
 from nativesnap.db import models
@@ -24,6 +26,9 @@ LOG = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 _CONTEXT_MANAGER = None
+
+# Execution option (and session.info key) that marks a write transaction.
+_WRITER = "nativesnap_writer"
 
 # Columns a list may be sorted by; anything else is refused with 400.
 SNAPSHOT_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
@@ -40,6 +45,26 @@ def _sqlite_on_connect(dbapi_connection, _record):
     cursor.close()
 
 
+def _sqlite_on_begin(conn):
+    """Write transactions on sqlite begin with BEGIN IMMEDIATE.
+
+    oslo.db starts every sqlite transaction with a deferred BEGIN (its own
+    "begin" listener). In WAL mode a deferred transaction that has read and
+    then writes fails at once with "database is locked" (SQLITE_BUSY_SNAPSHOT,
+    which no busy timeout waits out) when another connection committed in
+    between, e.g. a server delete racing a task's save. Taking the write lock
+    at BEGIN makes writers queue on busy_timeout instead; readers keep their
+    deferred BEGIN.
+    """
+    if not conn.get_execution_options().get(_WRITER):
+        return
+    if conn.connection.dbapi_connection.in_transaction:
+        # oslo.db's listener ran first: its transaction is still empty.
+        conn.exec_driver_sql("ROLLBACK")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.info["in_transaction"] = True
+
+
 def get_context_manager():
     global _CONTEXT_MANAGER
     with _LOCK:
@@ -50,13 +75,57 @@ def get_context_manager():
 
 def _make_context_manager(connection):
     manager = enginefacade.transaction_context()
+    # thread_checkin off: oslo.db's time.sleep(0) at every connection check-in
+    # only serves eventlet; to the API's threads it is a forced GIL handoff.
     manager.configure(connection=connection, sqlite_fk=True,
-                      max_retries=CONF.database.max_retries)
+                      max_retries=CONF.database.max_retries,
+                      thread_checkin=False)
     engine = manager.writer.get_engine()
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
         engine.dispose()  # connections made before the listener get the pragmas too
+        _pool_sqlite_connections(engine)
     return manager
+
+
+def _pool_sqlite_connections(engine):
+    """Keep a file database's sqlite connections open between transactions.
+
+    oslo.db gives sqlite file databases a NullPool, so every transaction opened
+    the file, ran the pragmas, parsed the schema and closed it again: about a
+    millisecond, more than the queries of a typical GET. A QueuePool sized by
+    the [database] pool options (as for PostgreSQL) keeps them instead. This is
+    safe here: file connections are made with check_same_thread=False
+    (SQLAlchemy's default), WAL lets pooled readers and a writer coexist, and
+    oslo.db's BEGIN bookkeeping is per transaction. The new pool keeps the old
+    one's event listeners (oslo.db's and ours) the way Pool.recreate() does.
+    """
+    old = engine.pool
+    if type(old) is not sa_pool.NullPool:
+        return
+    engine.pool = sa_pool.QueuePool(
+        old._creator,
+        pool_size=CONF.database.max_pool_size or 5,
+        max_overflow=(10 if CONF.database.max_overflow is None
+                      else CONF.database.max_overflow),
+        timeout=(30 if CONF.database.pool_timeout is None
+                 else CONF.database.pool_timeout),
+        # No ping at checkout: a local file connection cannot have dropped
+        # (and the new connection per transaction before was not pinged).
+        recycle=old._recycle, pre_ping=False, echo=old.echo,
+        logging_name=old._orig_logging_name,
+        reset_on_return=old._reset_on_return,
+        _dispatch=old.dispatch, dialect=old._dialect)
+    # oslo.db marks a connection "in_transaction" after its own BEGIN; a
+    # connection back in the pool has none (the pool rolled back), so it must
+    # not carry the mark into its next checkout.
+    event.listen(engine, "checkin", _sqlite_on_checkin)
+
+
+def _sqlite_on_checkin(_dbapi_connection, record):
+    if record is not None:
+        record.info.pop("in_transaction", None)
 
 
 def configure(connection):
@@ -85,14 +154,28 @@ def reader(context):
     return get_context_manager().reader.using(context)
 
 
+@contextlib.contextmanager
 def writer(context):
     """A write transaction; nested calls with the same context join it."""
-    return get_context_manager().writer.using(context)
+    with get_context_manager().writer.using(context) as session:
+        if not session.info.get(_WRITER):
+            session.info[_WRITER] = True
+            # Procure the connection before any query, marked as a writer's,
+            # so that its BEGIN is IMMEDIATE on sqlite (_sqlite_on_begin).
+            session.connection(execution_options={_WRITER: True})
+        yield session
 
 
 def _to_dict(row):
     return None if row is None else {c.name: getattr(row, c.name)
                                      for c in row.__table__.columns}
+
+
+def _columns_query(session, model):
+    """A query of ``model``'s columns rather than of ORM instances, for lists:
+    its rows become the same dicts as _to_dict makes (``row._asdict()``)
+    without the cost of building and tracking an instance per row."""
+    return session.query(*model.__table__.columns)
 
 
 def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
@@ -118,20 +201,20 @@ def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
 
 
 def server_create(context, values):
-    with writer(context) as session:
-        row = models.Server()
-        row.update(values)
-        try:
+    try:
+        with writer(context) as session:
+            row = models.Server()
+            row.update(values)
             session.add(row)
             session.flush()
-        except db_exc.DBDuplicateEntry:
-            existing = session.query(models.Server).filter_by(
-                driver=values["driver"], host=values["host"],
-                hypervisor_ref=values["hypervisor_ref"]).one()
-            raise exception.AlreadyAdopted(driver=values["driver"],
-                                           ref=values["hypervisor_ref"],
-                                           server_id=existing.id) from None
-        return _to_dict(row)
+            return _to_dict(row)
+    except db_exc.DBDuplicateEntry:
+        # The failed flush spoilt that transaction; look in a new one.
+        existing = server_find_by_ref(context, values["driver"], values["host"],
+                                      values["hypervisor_ref"])
+        raise exception.AlreadyAdopted(
+            driver=values["driver"], ref=values["hypervisor_ref"],
+            server_id=existing["id"] if existing else "(unknown)") from None
 
 
 def server_get(context, server_id):
@@ -151,7 +234,7 @@ def server_find_by_ref(context, driver, host, hypervisor_ref):
 def server_get_all(context, project_id=None, host=None, filters=None,
                    sort_key="created_at", sort_dir="desc", limit=None, marker=None):
     with reader(context) as session:
-        query = session.query(models.Server)
+        query = _columns_query(session, models.Server)
         if project_id is not None:
             query = query.filter_by(project_id=project_id)
         if host is not None:
@@ -160,7 +243,7 @@ def server_get_all(context, project_id=None, host=None, filters=None,
             query = query.filter(getattr(models.Server, key) == value)
         rows = _paginate(session, models.Server, query, sort_key, sort_dir, limit,
                          marker, exception.InvalidMarker(marker=marker))
-        return [_to_dict(r) for r in rows]
+        return [r._asdict() for r in rows]
 
 
 def server_get_busy(context, host):
@@ -260,7 +343,7 @@ def snapshot_get_all(context, server_id=None, project_id=None, filters=None,
                      sort_key="created_at", sort_dir="desc", limit=None,
                      marker=None):
     with reader(context) as session:
-        query = session.query(models.Snapshot)
+        query = _columns_query(session, models.Snapshot)
         if server_id is not None:
             query = query.filter_by(server_id=server_id)
         if project_id is not None:
@@ -269,7 +352,7 @@ def snapshot_get_all(context, server_id=None, project_id=None, filters=None,
             query = query.filter(getattr(models.Snapshot, key) == value)
         rows = _paginate(session, models.Snapshot, query, sort_key, sort_dir,
                          limit, marker, exception.InvalidMarker(marker=marker))
-        return [_to_dict(r) for r in rows]
+        return [r._asdict() for r in rows]
 
 
 def snapshot_get_by_status(context, host, statuses):

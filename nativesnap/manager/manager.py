@@ -112,6 +112,8 @@ class Manager:
         """Make the server's status follow the hypervisor (when no task runs)."""
         if server.task_state is not None or server.status == states.BUILD:
             return server
+        if server.hypervisor_ref.startswith("building:"):
+            return server  # a spawn that never finished: nothing to ask about
         try:
             status = self.driver_for(server).get_server_state(server._context, server)
         except exception.NativesnapException as e:
@@ -326,15 +328,20 @@ class Manager:
                                           self._progress(task, snapshot))
 
         def on_success(task, result):
-            snapshot.transition(states.CREATE_DONE, progress=100, kind=result.kind,
-                                consistency=result.consistency,
-                                frozen_ms=result.frozen_ms,
-                                paused_ms=result.paused_ms,
-                                size_bytes=result.size_bytes, memory=result.memory,
-                                disks=result.disks, volumes=result.volumes,
-                                driver_info=result.driver_info)
-            self._release(server, task, current_snapshot_id=snapshot.id,
-                          **_server_driver_info(result))
+            # One transaction: a crash cannot leave the snapshot available
+            # but the lock held and the server's current snapshot not moved.
+            with db.writer(server._context):
+                snapshot.transition(states.CREATE_DONE, progress=100,
+                                    kind=result.kind,
+                                    consistency=result.consistency,
+                                    frozen_ms=result.frozen_ms,
+                                    paused_ms=result.paused_ms,
+                                    size_bytes=result.size_bytes,
+                                    memory=result.memory, disks=result.disks,
+                                    volumes=result.volumes,
+                                    driver_info=result.driver_info)
+                self._release(server, task, current_snapshot_id=snapshot.id,
+                              **_server_driver_info(result))
 
         def on_failure(task, exc):
             LOG.error("Snapshot %s of server %s failed: %s", snapshot.id,
@@ -382,9 +389,13 @@ class Manager:
                                           self._progress(task, snapshot))
 
         def on_success(task, result):
-            self._forget_snapshot(server, snapshot, result)
-            self._release(server, task, **self._current_after_delete(server, snapshot),
-                          **_server_driver_info(result))
+            # One transaction: a crash cannot leave the row gone but the
+            # server's current snapshot naming it.
+            with db.writer(server._context):
+                self._forget_snapshot(server, snapshot, result)
+                self._release(server, task,
+                              **self._current_after_delete(server, snapshot),
+                              **_server_driver_info(result))
 
         def on_failure(task, exc):
             LOG.error("Deleting snapshot %s of server %s failed: %s", snapshot.id,

@@ -1,6 +1,76 @@
 """Base classes for nativesnap's versioned objects."""
 
+import datetime
+import json
+import re
+
 from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields as ovo_fields
+
+from nativesnap.objects import fields as ns_fields
+
+# Returned by a fast coercer for a value it does not vouch for.
+_SLOW = object()
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                             r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _fast_coercer(field):
+    """A function returning what ``field.coerce`` returns for a plain value (not
+    None) of the kind a database row holds, and _SLOW for any other value, which
+    then goes through the field's own coercion. None: no fast path.
+
+    Setting a field through its property coerces the value through several
+    layers of calls (and parses a UUID under a fresh warnings filter); for a
+    list of a thousand rows that cost more than the query. Each fast path below
+    gives the same result as the coercion it stands in for, for the values it
+    accepts.
+    """
+    if field.read_only:
+        return None
+    kind = type(field._type)
+    if kind is ovo_fields.String:
+        def fast(v):
+            return v if type(v) is str else _SLOW
+    elif kind is ovo_fields.Enum:
+        valid = frozenset(field._type.valid_values)
+
+        def fast(v):
+            return v if type(v) is str and v in valid else _SLOW
+    elif kind is ovo_fields.UUID:
+        match = _CANONICAL_UUID.fullmatch
+
+        def fast(v):
+            return v if type(v) is str and match(v) else _SLOW
+    elif kind is ovo_fields.Integer:
+        def fast(v):
+            return v if type(v) is int else _SLOW
+    elif kind is ovo_fields.NonNegativeInteger:
+        def fast(v):
+            return v if type(v) is int and v >= 0 else _SLOW
+    elif kind is ovo_fields.Boolean:
+        def fast(v):
+            return v if type(v) is bool else _SLOW
+    elif kind is ovo_fields.DateTime and field._type.tzinfo_aware:
+        utc = datetime.timezone.utc
+
+        def fast(v):
+            # A naive timestamp from the database is UTC (as DateTime says).
+            if type(v) is datetime.datetime and v.tzinfo is None:
+                return v.replace(tzinfo=utc)
+            return _SLOW
+    elif kind is ns_fields.Json:
+        dumps = json.dumps
+
+        def fast(v):
+            try:
+                dumps(v)  # Json's own check; on failure it raises its error
+            except (TypeError, ValueError):
+                return _SLOW
+            return v
+    else:
+        return None
+    return fast
 
 
 class NativesnapObjectRegistry(ovo_base.VersionedObjectRegistry):
@@ -14,21 +84,45 @@ class NativesnapObject(ovo_base.VersionedObject):
     @classmethod
     def _from_db(cls, context, db_row):
         obj = cls(context)
-        for name in obj.fields:
-            if name in db_row:
-                setattr(obj, name, db_row[name])
-        obj.obj_reset_changes()
+        obj._refresh(db_row)
         return obj
 
+    @classmethod
+    def _field_plan(cls):
+        """(name, storage attribute, fast coercer or None, nullable) per field."""
+        plan = cls.__dict__.get("_nativesnap_field_plan")
+        if plan is None:
+            plan = tuple((name, ovo_base._get_attrname(name), _fast_coercer(field),
+                          field.nullable) for name, field in cls.fields.items())
+            cls._nativesnap_field_plan = plan
+        return plan
+
     def _refresh(self, db_row):
-        for name in self.fields:
-            if name in db_row:
-                setattr(self, name, db_row[name])
+        """Set the fields a database row holds, with the values setting each
+        attribute would store, and mark nothing changed."""
+        stored = self.__dict__  # where the fields' properties keep their values
+        for name, attrname, fast, nullable in self._field_plan():
+            if name not in db_row:
+                continue
+            value = db_row[name]
+            if value is None:
+                if nullable:
+                    stored[attrname] = None
+                    continue
+                coerced = _SLOW  # the field's default, or its error
+            else:
+                coerced = _SLOW if fast is None else fast(value)
+            if coerced is _SLOW:
+                setattr(self, name, value)  # the field's own coercion
+            else:
+                stored[attrname] = coerced
         self.obj_reset_changes()
 
     def as_dict(self):
-        return {name: getattr(self, name) for name in self.fields
-                if self.obj_attr_is_set(name)}
+        """{name: value} of the fields that are set."""
+        stored = self.__dict__
+        return {name: stored[attrname] for name, attrname, _, _ in self._field_plan()
+                if attrname in stored}
 
 
 class NativesnapObjectListBase(ovo_base.ObjectListBase):

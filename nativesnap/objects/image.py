@@ -39,6 +39,14 @@ class Image(base.NativesnapObject):
         if changes:
             self._refresh(db.image_update(self._context, self.id, changes))
 
+    def set_progress(self, progress):
+        """Progress of an export (the manager's progress callback calls this,
+        as it does ServerSnapshot.set_progress); never backwards, 0..100."""
+        progress = max(0, min(100, int(progress)))
+        if progress > self.progress:
+            self.progress = progress
+            self.save()
+
 
 @base.NativesnapObjectRegistry.register
 class ImageList(base.NativesnapObjectListBase, base.NativesnapObject):

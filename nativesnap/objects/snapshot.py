@@ -51,6 +51,7 @@ class ServerSnapshot(base.NativesnapObject):
         for name, default in (("volumes", []), ("disks", []), ("driver_info", {})):
             values.setdefault(name, default)
         values.setdefault("memory", False)
+        values.setdefault("quiesce", states.QUIESCE_PREFERRED)
         values.setdefault("include_volumes", False)
         self._refresh(db.snapshot_create(self._context, values))
 

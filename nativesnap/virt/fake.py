@@ -197,6 +197,17 @@ class FakeDriver(driver.ComputeDriver):
                 for sid in obj["snapshots"]]
 
     def reconcile(self, context, server, task_state, target):
+        if task_state == states.SPAWNING:
+            # The new object exists only once spawn_from_snapshot has finished;
+            # its placeholder ref ("building:<id>") names nothing to look up.
+            ref = f"spawned-{server.id}"
+            with self._lock:
+                obj = self._load()["objects"].get(ref)
+            if obj is None:
+                return driver.Reconciled(
+                    completed=False, reason="the new server was never created")
+            return driver.Reconciled(completed=True, values={
+                "hypervisor_ref": ref, "status": obj["status"]})
         obj = self._object(server.hypervisor_ref)
         if task_state == states.SNAPSHOTTING and target is not None:
             if target.id in obj["snapshots"]:

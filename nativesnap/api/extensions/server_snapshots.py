@@ -73,6 +73,7 @@ class ServerSnapshotsController(wsgi.Controller):
         return _list_body(req, snapshots, {server.id: server.current_snapshot_id},
                           page["limit"])
 
+    @wsgi.response(202)
     @wsgi.expected_errors((400, 404, 409))
     @validation.schema(schema.create)
     def create(self, req, server_id, body):
@@ -97,6 +98,7 @@ class ServerSnapshotsController(wsgi.Controller):
         snapshot = common.get_snapshot(context, server, snapshot_id)
         return self._one(req, snapshot, server.current_snapshot_id)
 
+    @wsgi.response(202)
     @wsgi.expected_errors((400, 404, 409))
     def delete(self, req, server_id, snapshot_id):
         context = req.context

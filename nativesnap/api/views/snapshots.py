@@ -19,30 +19,32 @@ def image(img):
 
 
 def show(req, snapshot, current_snapshot_id, images=None):
+    # One dict of the fields rather than 24 property reads: lists show 1000.
+    s = snapshot.as_dict()
     view = {
-        "id": snapshot.id,
-        "server_id": snapshot.server_id,
-        "project_id": snapshot.project_id,
-        "name": snapshot.name,
-        "description": snapshot.description,
-        "status": snapshot.status,
-        "progress": snapshot.progress,
-        "kind": snapshot.kind,
-        "memory": snapshot.memory,
-        "quiesce": snapshot.quiesce,
-        "consistency": snapshot.consistency,
-        "parent_id": snapshot.parent_id,
-        "is_current": snapshot.id == current_snapshot_id,
-        "size_bytes": snapshot.size_bytes,
-        "frozen_ms": snapshot.frozen_ms,
-        "paused_ms": snapshot.paused_ms,
-        "volumes": snapshot.volumes,
-        "disks": snapshot.disks,
-        "fault": snapshot.fault,
-        "created_at": common.isotime(snapshot.created_at),
-        "updated_at": common.isotime(snapshot.updated_at),
+        "id": s["id"],
+        "server_id": s["server_id"],
+        "project_id": s["project_id"],
+        "name": s["name"],
+        "description": s["description"],
+        "status": s["status"],
+        "progress": s["progress"],
+        "kind": s["kind"],
+        "memory": s["memory"],
+        "quiesce": s["quiesce"],
+        "consistency": s["consistency"],
+        "parent_id": s["parent_id"],
+        "is_current": s["id"] == current_snapshot_id,
+        "size_bytes": s["size_bytes"],
+        "frozen_ms": s["frozen_ms"],
+        "paused_ms": s["paused_ms"],
+        "volumes": s["volumes"],
+        "disks": s["disks"],
+        "fault": s["fault"],
+        "created_at": common.isotime(s["created_at"]),
+        "updated_at": common.isotime(s["updated_at"]),
         "links": common.self_links(
-            req, f"servers/{snapshot.server_id}/snapshots/{snapshot.id}"),
+            req, f"servers/{s['server_id']}/snapshots/{s['id']}"),
     }
     if images is not None:
         view["images"] = [image(i) for i in images]

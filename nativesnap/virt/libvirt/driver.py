@@ -397,7 +397,7 @@ class LibvirtDriver(driver.ComputeDriver):
                 sources[target] = path
             domain_xml = lxml_xml.for_new_domain(
                 snapshot.driver_info["domain_xml"], f"nativesnap-{new_server.id}",
-                new_server.id, sources)
+                new_server.id, sources, os.path.join(directory, "console.log"))
             conn = self.host.connection()
             dom = conn.defineXML(domain_xml)
             if power_on:

@@ -120,10 +120,18 @@ def set_disk_sources(domain_xml, sources):
     return tostring(root)
 
 
-def for_new_domain(domain_xml, name, uuid, sources):
+def for_new_domain(domain_xml, name, uuid, sources, console_log):
     """A copy of a domain's XML for a spawned server: new name and UUID, its
-    own disk files, new MAC addresses (libvirt generates them when absent)."""
+    own disk files, new MAC addresses (libvirt generates them when absent),
+    its own agent socket and console log."""
     root = parse(set_disk_sources(domain_xml, sources))
+    for channel in root.findall("./devices/channel[@type='unix']"):
+        for source in channel.findall("source"):
+            source.attrib.pop("path", None)  # libvirt picks one per domain
+    for device in root.findall("./devices/serial[@type='file']") + root.findall(
+            "./devices/console[@type='file']"):
+        for source in device.findall("source"):
+            source.set("path", console_log)
     root.find("name").text = name
     uuid_node = root.find("uuid")
     if uuid_node is None:

@@ -1,0 +1,152 @@
+"""Versioned objects: pinned fingerprints, and the status rule of ServerSnapshot."""
+
+from oslo_utils import uuidutils
+from oslo_versionedobjects import fixture as ovo_fixture
+import pytest
+
+from nativesnap.common import states
+from nativesnap import context as ns_context
+from nativesnap.db import api as db
+from nativesnap import exception
+from nativesnap.objects import base
+from nativesnap.objects import image as image_obj
+from nativesnap.objects import server as server_obj
+from nativesnap.objects import snapshot as snapshot_obj
+
+# A change to an object's fields or remotable methods changes its hash. When this
+# test fails, bump the object's VERSION (and say why in its version comment),
+# then update the hash here.
+EXPECTED_FINGERPRINTS = {
+    "Server": "1.0-163ced72f602b77f0538fc35383c8945",
+    "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
+    "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "Image": "1.0-0529083511536c700a939dd19b3eec40",
+    "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+}
+
+
+def test_object_fingerprints_match_the_pinned_versions():
+    checker = ovo_fixture.ObjectVersionChecker(
+        base.NativesnapObjectRegistry.obj_classes())
+    expected, actual = checker.test_hashes(EXPECTED_FINGERPRINTS)
+    assert expected == actual, (
+        "Object fields changed without a version bump: bump VERSION of "
+        f"{sorted(expected)} and update EXPECTED_FINGERPRINTS")
+
+
+def test_every_registered_object_has_a_pinned_fingerprint():
+    assert set(base.NativesnapObjectRegistry.obj_classes()) == set(
+        EXPECTED_FINGERPRINTS)
+
+
+def test_a_field_change_without_version_bump_changes_the_fingerprint(monkeypatch):
+    checker = ovo_fixture.ObjectVersionChecker(
+        base.NativesnapObjectRegistry.obj_classes())
+    fields = dict(snapshot_obj.ServerSnapshot.fields,
+                  extra=snapshot_obj.fields.StringField(nullable=True))
+    monkeypatch.setattr(snapshot_obj.ServerSnapshot, "fields", fields)
+    expected, actual = checker.test_hashes(EXPECTED_FINGERPRINTS)
+    assert set(expected) == {"ServerSnapshot"}
+    assert actual["ServerSnapshot"] != expected["ServerSnapshot"]
+
+
+def test_objects_round_trip_through_primitives():
+    snap = snapshot_obj.ServerSnapshot(
+        id=uuidutils.generate_uuid(), server_id=uuidutils.generate_uuid(),
+        project_id="p", name="n", status=states.AVAILABLE, progress=100,
+        disks=[{"target": "vda"}], fault=None)
+    prim = snap.obj_to_primitive()
+    back = snapshot_obj.ServerSnapshot.obj_from_primitive(prim)
+    assert back.as_dict() == snap.as_dict()
+
+
+def test_enum_fields_refuse_values_outside_the_states_module():
+    snap = snapshot_obj.ServerSnapshot()
+    with pytest.raises(ValueError):
+        snap.status = "gone"
+    server = server_obj.Server()
+    with pytest.raises(ValueError):
+        server.task_state = "rebooting"
+    image = image_obj.Image()
+    with pytest.raises(ValueError):
+        image.status = "queued"
+
+
+def _server_and_snapshot(context):
+    server = server_obj.Server(context)
+    server.name = "vm"
+    server.project_id = "p"
+    server.driver = "fake"
+    server.hypervisor_ref = "vm-" + uuidutils.generate_uuid()
+    server.host = "h"
+    server.status = states.ACTIVE
+    server.origin = states.ADOPTED
+    server.create()
+    snap = snapshot_obj.ServerSnapshot(context)
+    snap.server_id = server.id
+    snap.project_id = "p"
+    snap.name = "s"
+    snap.create()
+    return server, snap
+
+
+def test_snapshot_save_refuses_a_status_change_and_changes_nothing(database):
+    context = ns_context.get_admin_context()
+    _, snap = _server_and_snapshot(context)
+    assert snap.status == states.CREATING
+    snap.status = states.AVAILABLE
+    snap.name = "renamed"
+    with pytest.raises(ValueError, match="transition"):
+        snap.save()
+    row = db.snapshot_get(context, snap.id)
+    assert row["status"] == states.CREATING
+    assert row["name"] == "s"
+
+
+def test_snapshot_save_stores_other_fields(database):
+    context = ns_context.get_admin_context()
+    _, snap = _server_and_snapshot(context)
+    snap.name = "renamed"
+    snap.save()
+    assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).name == "renamed"
+
+
+def test_snapshot_transition_moves_status_and_saves_values_together(database):
+    context = ns_context.get_admin_context()
+    _, snap = _server_and_snapshot(context)
+    assert snap.transition(states.CREATE_DONE, progress=100,
+                           kind=states.KIND_EXTERNAL) == states.AVAILABLE
+    again = snapshot_obj.ServerSnapshot.get_by_id(context, snap.id)
+    assert (again.status, again.progress, again.kind) == (
+        states.AVAILABLE, 100, states.KIND_EXTERNAL)
+
+
+def test_snapshot_transition_not_in_the_machine_is_refused_and_changes_nothing(
+        database):
+    context = ns_context.get_admin_context()
+    _, snap = _server_and_snapshot(context)
+    with pytest.raises(exception.InvalidStateTransition):
+        snap.transition(states.DELETE, name="renamed")
+    row = db.snapshot_get(context, snap.id)
+    assert (row["status"], row["name"]) == (states.CREATING, "s")
+
+
+def test_snapshot_progress_never_moves_backwards_and_stays_within_0_100(database):
+    context = ns_context.get_admin_context()
+    _, snap = _server_and_snapshot(context)
+    snap.set_progress(40)
+    snap.set_progress(10)
+    assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).progress == 40
+    snap.set_progress(250)
+    assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).progress == 100
+
+
+def test_null_fault_stays_none_and_a_fault_round_trips(database):
+    context = ns_context.get_admin_context()
+    server, snap = _server_and_snapshot(context)
+    assert server_obj.Server.get_by_id(context, server.id).fault is None
+    assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).fault is None
+    snap.transition(states.CREATE_FAILED, fault={"code": 500, "message": "m"})
+    assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).fault == {
+        "code": 500, "message": "m"}
