@@ -34,7 +34,8 @@ def set_lib_defaults():
     # ConfigOpts.set_default (above) is not seen by the generator, which
     # prints the options' own defaults: set that too.
     cfg.set_defaults(db_options.database_opts,
-                     connection=database.DEFAULT_SQL_CONNECTION)
+                     connection=database.DEFAULT_SQL_CONNECTION,
+                     max_pool_size=database.DEFAULT_MAX_POOL_SIZE)
     policy_opts.set_defaults(CONF, policy_file="policy.yaml")
     log.set_defaults(default_log_levels=log.get_default_log_levels() + [
         "cheroot=WARNING", "keystonemiddleware=INFO", "alembic=WARNING"])

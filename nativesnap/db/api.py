@@ -106,7 +106,8 @@ def _pool_sqlite_connections(engine):
         return
     engine.pool = sa_pool.QueuePool(
         old._creator,
-        pool_size=CONF.database.max_pool_size or 5,
+        pool_size=(5 if CONF.database.max_pool_size is None
+                   else CONF.database.max_pool_size),
         max_overflow=(10 if CONF.database.max_overflow is None
                       else CONF.database.max_overflow),
         timeout=(30 if CONF.database.pool_timeout is None
@@ -173,9 +174,17 @@ def _to_dict(row):
 
 def _columns_query(session, model):
     """A query of ``model``'s columns rather than of ORM instances, for lists:
-    its rows become the same dicts as _to_dict makes (``row._asdict()``)
-    without the cost of building and tracking an instance per row."""
+    its rows become the same dicts as _to_dict makes (see _row_dicts) without
+    the cost of building and tracking an instance per row."""
     return session.query(*model.__table__.columns)
+
+
+def _row_dicts(rows):
+    """``row._asdict()`` of each row, with the column names looked up once."""
+    if not rows:
+        return []
+    keys = rows[0]._fields
+    return [dict(zip(keys, row)) for row in rows]
 
 
 def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
@@ -243,7 +252,7 @@ def server_get_all(context, project_id=None, host=None, filters=None,
             query = query.filter(getattr(models.Server, key) == value)
         rows = _paginate(session, models.Server, query, sort_key, sort_dir, limit,
                          marker, exception.InvalidMarker(marker=marker))
-        return [r._asdict() for r in rows]
+        return _row_dicts(rows)
 
 
 def server_get_busy(context, host):
@@ -352,7 +361,7 @@ def snapshot_get_all(context, server_id=None, project_id=None, filters=None,
             query = query.filter(getattr(models.Snapshot, key) == value)
         rows = _paginate(session, models.Snapshot, query, sort_key, sort_dir,
                          limit, marker, exception.InvalidMarker(marker=marker))
-        return [r._asdict() for r in rows]
+        return _row_dicts(rows)
 
 
 def snapshot_get_by_status(context, host, statuses):

@@ -1,7 +1,6 @@
 """Base classes for nativesnap's versioned objects."""
 
 import datetime
-import json
 import re
 
 from oslo_versionedobjects import base as ovo_base
@@ -11,14 +10,15 @@ from nativesnap.objects import fields as ns_fields
 
 # Returned by a fast coercer for a value it does not vouch for.
 _SLOW = object()
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool})
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                              r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _fast_coercer(field):
-    """A function returning what ``field.coerce`` returns for a plain value (not
-    None) of the kind a database row holds, and _SLOW for any other value, which
-    then goes through the field's own coercion. None: no fast path.
+    """A function returning what ``field.coerce`` returns for a value (not None)
+    of a database row, and _SLOW for any other value, which then goes through
+    the field's own coercion. None: no fast path.
 
     Setting a field through its property coerces the value through several
     layers of calls (and parses a UUID under a fresh warnings filter); for a
@@ -60,14 +60,12 @@ def _fast_coercer(field):
                 return v.replace(tzinfo=utc)
             return _SLOW
     elif kind is ns_fields.Json:
-        dumps = json.dumps
-
+        # Json's check is that json.dumps accepts the value. A row of the
+        # database layer holds, in its JSON columns, either what json.loads
+        # made of the stored text or the very object the column's json.dumps
+        # has just written (a create's row): the check holds for both.
         def fast(v):
-            try:
-                dumps(v)  # Json's own check; on failure it raises its error
-            except (TypeError, ValueError):
-                return _SLOW
-            return v
+            return v if type(v) in _JSON_TYPES else _SLOW
     else:
         return None
     return fast

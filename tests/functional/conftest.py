@@ -22,3 +22,15 @@ def api(request, tmp_path_factory):
             server.start()
             yield server
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def libvirt_api(tmp_path_factory):
+    """A running nativesnap-api with the libvirt driver on qemu:///system."""
+    state = str(tmp_path_factory.mktemp("api-libvirt"))
+    server = fixtures.APIServer(state, fixtures.sqlite_url(state),
+                                drivers=("libvirt",))
+    server.manage("db", "sync")
+    server.start()
+    yield server
+    server.stop()

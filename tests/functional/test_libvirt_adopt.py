@@ -9,7 +9,6 @@ import uuid
 import libvirt
 import pytest
 
-from tests import fixtures
 
 DOMAIN_XML = """<domain type='qemu'>
   <name>{name}</name>
@@ -41,17 +40,6 @@ def domain(conn):
         dom.undefine()
     except libvirt.libvirtError:
         pass
-
-
-@pytest.fixture(scope="module")
-def libvirt_api(tmp_path_factory):
-    state = str(tmp_path_factory.mktemp("api-libvirt"))
-    server = fixtures.APIServer(state, fixtures.sqlite_url(state),
-                                drivers=("libvirt",))
-    server.manage("db", "sync")
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_adopting_a_libvirt_domain_by_name_keys_it_by_uuid_and_follows_its_state(
