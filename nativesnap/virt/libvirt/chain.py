@@ -117,7 +117,11 @@ class Merger:
         open_chain = set(active_chain) if self.running else set()
         LOG.info("Deleting layer %s of disk %s (children: %s)", frozen, target,
                  children)
-        if not children:
+        if frozen in active_chain:
+            # A merge interrupted after its pivot left the domain running on
+            # this file: it is live data now, only the record goes.
+            LOG.info("Layer %s is in the domain's chain; keeping it", frozen)
+        elif not children:
             self.unlink(frozen)
         elif len(children) == 1:
             self._merge_down(target, frozen, children[0], active, open_chain,
@@ -185,3 +189,26 @@ class Merger:
             disks = record.get("disks") or {}
             if disks.get(target) == old:
                 disks[target] = new
+
+
+def active_chains(dom):
+    """{target: the files of the disk's chain, active layer first}."""
+    if dom is None:
+        return {}
+    return {d.target: [layer["filename"] for layer in
+                       qemu_img.info(d.source, backing_chain=True)]
+            for d in lxml_xml.disks(dom.XMLDesc(0)) if d.is_snapshottable}
+
+
+def unreferenced_files(directory, info, chains):
+    """Files in a server's directory that nothing uses: no snapshot record,
+    no disk chain of the domain. What a crash between two steps leaves."""
+    used = frozen_files(info) | {f for chain in chains.values() for f in chain}
+    used |= {rec.get("memory_file") for rec in info["snapshots"].values()}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    return sorted(os.path.join(directory, name) for name in names
+                  if name.endswith((".qcow2", ".mem"))
+                  and os.path.join(directory, name) not in used)

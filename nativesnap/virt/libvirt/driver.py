@@ -474,23 +474,48 @@ class LibvirtDriver(driver.ComputeDriver):
             if path not in in_use.values():
                 self._unlink(path)
         self._unlink(os.path.join(directory, f"{snapshot.id}.mem"))
+        self._collect_garbage(server, self._info(server), chain.active_chains(dom))
         return driver.Reconciled(completed=False,
                                  reason="the domain was not running on the "
                                         "snapshot's overlays; they were removed")
 
     def _reconcile_delete(self, dom, server, snapshot):
+        """A merge cut short: cancel its block jobs (without pivot, so the
+        chain stays as it was), then see how far it got."""
         if dom is not None:
             for disk in self._disks(dom):
                 if dom.blockJobInfo(disk.target, 0):
                     dom.blockJobAbort(disk.target, 0)
-        record = self._info(server)["snapshots"].get(snapshot.id)
-        if record is None or not any(os.path.exists(p)
-                                     for p in record["disks"].values()):
-            info = self._info(server)
+        info = self._info(server)
+        record = info["snapshots"].get(snapshot.id)
+        chains = chain.active_chains(dom)
+        progressed = record is None
+        if record is not None:
+            for target, path in record["disks"].items():
+                if not os.path.exists(path) or path == (chains.get(target) or [None])[0]:
+                    progressed = True  # removed, or pivoted into: merged
+                for other_id, other in info["snapshots"].items():
+                    disks = other.get("disks") or {}
+                    if other_id != snapshot.id and disks.get(target) and \
+                            not os.path.exists(disks[target]):
+                        # The child was merged down into this layer, which now
+                        # holds that snapshot's state.
+                        disks[target] = path
+                        progressed = True
+        if progressed:
             info["snapshots"].pop(snapshot.id, None)
+            self._collect_garbage(server, info, chains)
             return driver.Reconciled(completed=True, server_driver_info=info)
+        self._collect_garbage(server, info, chains)
         return driver.Reconciled(completed=False,
-                                 reason="its files are still in the chain")
+                                 reason="its files are intact in the chain")
+
+    def _collect_garbage(self, server, info, chains):
+        directory = os.path.join(CONF.libvirt.overlay_path, server.id)
+        for path in chain.unreferenced_files(directory, info, chains):
+            LOG.info("Removing %s: no snapshot and no disk of server %s uses it",
+                     path, server.id)
+            self._unlink(path)
 
     def _reconcile_spawn(self, server):
         dom = self.host.find(server.id)
