@@ -129,21 +129,27 @@ class Manager:
 
     def _start_task(self, server, task_state, name, work, on_success, on_failure,
                     target_id=None, records=(), views=()):
-        """Take ``server``'s task lock, create ``records`` in the same
-        transaction, and queue the work; the failure is recorded if the queue
-        refuses it. Returns copies of ``views`` taken before the task could
-        touch them, for the API's answer (the task owns the originals)."""
+        """Take a place in the task queue (503 when full, before anything is
+        recorded), then ``server``'s task lock and ``records`` in one
+        transaction, and queue the work. Returns copies of ``views`` taken
+        before the task could touch them, for the API's answer (the task owns
+        the originals)."""
         task = task_runner.Task(uuidutils.generate_uuid(), name, server.id, work,
                                 on_success, on_failure, CONF.task_timeout)
-        with db.writer(server._context):
-            server.begin_task(task_state, task.id, target_id=target_id)
-            for record in records:
-                record()
+        self.runner.reserve()
+        try:
+            with db.writer(server._context):
+                server.begin_task(task_state, task.id, target_id=target_id)
+                for record in records:
+                    record()
+        except Exception:
+            self.runner.unreserve()
+            raise
         copies = [obj.obj_clone() for obj in views]
         try:
-            self.runner.submit(task)
+            self.runner.submit(task, reserved=True)
         except exception.ServiceUnavailable as e:
-            on_failure(task, e)
+            on_failure(task, e)  # shutting down between the two steps
             raise
         return copies
 

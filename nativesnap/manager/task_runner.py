@@ -112,13 +112,26 @@ class TaskRunner:
                                           daemon=True)
         self._watchdog.start()
 
-    def submit(self, task):
-        """Queue ``task``; ServiceUnavailable when shutting down or full."""
+    def reserve(self):
+        """Hold a place for a task about to be submitted, so a full queue is
+        refused (503) before anything is recorded for it."""
         if not self._accepting:
             raise exception.ServiceUnavailable(reason="shutting down")
         if not self._slots.acquire(blocking=False):
             raise exception.ServiceUnavailable(
                 reason="too many tasks are queued; retry later")
+
+    def unreserve(self):
+        self._slots.release()
+
+    def submit(self, task, reserved=False):
+        """Queue ``task`` (in a place taken by ``reserve`` when ``reserved``);
+        ServiceUnavailable when shutting down or full."""
+        if not reserved:
+            self.reserve()
+        elif not self._accepting:
+            self._slots.release()
+            raise exception.ServiceUnavailable(reason="shutting down")
         with self._lock:
             self._tasks[task.id] = task
         try:

@@ -155,12 +155,14 @@ def test_sigterm_stops_new_connections_waits_for_tasks_up_to_the_bound_and_exits
         h.wait_task(api, slow, "snapshotting")
         h.wait_task(api, hung, "snapshotting")
         # Both workers are busy and no queue is allowed: a third task is
-        # refused with 503, and its server is not left locked.
+        # refused with 503, records nothing, and its server is not left locked.
         third = h.adopt(api)["id"]
         resp = api.request("POST", h.snapshot_path(third), token=h.ALICE,
                            json={"snapshot": {"name": "refused"}})
         h.assert_fault(resp, 503, "retry later")
         assert h.get_server(api, third)["task_state"] is None
+        assert h.db_query(api, "SELECT count(*) FROM snapshots WHERE server_id = :s",
+                          s=third) == [(0,)]
         signalled = time.monotonic()
         api.proc.send_signal(signal.SIGTERM)
         api.wait_for(lambda: _refuses_connections(api), timeout=delay / 2,

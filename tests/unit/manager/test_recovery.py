@@ -20,21 +20,31 @@ from nativesnap.objects import image as image_obj
 from tests.unit.manager.conftest import assert_no_task_left
 
 
-class NeverRuns:
-    """The process died right after the request was accepted."""
+class StubRunner:
+    """A task runner that takes every task (the tests decide what runs)."""
 
-    def submit(self, task):
+    def reserve(self):
+        pass
+
+    def unreserve(self):
+        pass
+
+    def submit(self, task, reserved=False):
         pass
 
 
-class DiesAfterDriver:
+class NeverRuns(StubRunner):
+    """The process died right after the request was accepted."""
+
+
+class DiesAfterDriver(StubRunner):
     """The driver call completed; the process died before recording it.
     With ``only``, just tasks of those names get that far."""
 
     def __init__(self, only=None):
         self.only = only
 
-    def submit(self, task):
+    def submit(self, task, reserved=False):
         if self.only is None or task.name in self.only:
             task._work(task)
 
@@ -261,8 +271,8 @@ class ProcessDied(Exception):
 def dies_before_releasing_the_lock(env):
     """A manager whose process dies after the task's outcome was recorded in
     the database up to, but not including, the release of the task lock."""
-    class RunsAtOnce:
-        def submit(self, task):
+    class RunsAtOnce(StubRunner):
+        def submit(self, task, reserved=False):
             task.run()
 
     crashed = env.restart(runner=RunsAtOnce())
