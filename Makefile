@@ -1,7 +1,8 @@
 # nativesnap — set-up, run and test on a Debian 12 host (as root).
 #   make run    install everything, sync the database, serve on 127.0.0.1:8779
 #   make test   install everything, start libvirtd and PostgreSQL, run all tests
-# Both are idempotent: a second run only does what is missing.
+#   make demo   the same set-up, then watch snapshots of a real TCG guest (tools/demo)
+# The set-up is idempotent: a second run only does what is missing.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -10,8 +11,10 @@ VENV ?= .venv
 HOST_PYTHON ?= /usr/bin/python3
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
+# e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
+DEMO_ARGS ?=
 
-.PHONY: all setup host venv run test test-unit test-functional sample-config demo-api bench-api clean
+.PHONY: all setup host venv run test test-unit test-functional sample-config demo demo-api bench-api clean
 
 all: test
 
@@ -35,6 +38,10 @@ run: setup
 test: setup
 	tools/start-libvirtd
 	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: setup
+	tools/start-libvirtd
+	$(VENV)/bin/python tools/demo $(DEMO_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -117,7 +117,7 @@ class Merger:
         open_chain = set(active_chain) if self.running else set()
         LOG.info("Deleting layer %s of disk %s (children: %s)", frozen, target,
                  children)
-        if frozen in active_chain:
+        if frozen == active:
             # A merge interrupted after its pivot left the domain running on
             # this file: it is live data now, only the record goes.
             LOG.info("Layer %s is in the domain's chain; keeping it", frozen)
