@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
-.PHONY: all setup host venv run test test-unit test-functional sample-config demo demo-api bench-api clean
+.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean
 
 all: test
 
