@@ -252,3 +252,19 @@ def test_reverting_to_another_servers_snapshot_answers_400_and_changes_nothing(
     assert srv1["id"] in resp.json()["badRequest"]["message"]
     assert lh.server(libvirt_api, srv1["id"])["task_state"] is None
     assert lh.snapshots(libvirt_api, srv2["id"])[snap["id"]]["is_current"]
+
+
+def test_a_transient_domain_reverts_and_keeps_running_on_the_snapshot_state(
+        libvirt_api, make_guest):
+    guest = make_guest(disks=1)
+    guest.domain.undefine()  # still running, but now transient
+    assert not guest.lookup().isPersistent()
+    srv = lh.adopt(libvirt_api, guest)
+    a = guest.write_random("/data/f", 64 * KIB)
+    s1 = lh.snapshot(libvirt_api, srv["id"], name="s1")
+    guest.write_random("/data/f", 64 * KIB)
+    done = lh.revert(libvirt_api, srv["id"], s1["id"])
+    assert done["status"] == "ACTIVE"
+    guest.domain = guest.lookup()
+    guest.wait_for_agent(timeout=60)
+    assert guest.sha256("/data/f") == a

@@ -225,14 +225,21 @@ class LibvirtDriver(driver.ComputeDriver):
                        if snapshot.memory else None)
         doc = lxml_xml.snapshot_xml(snapshot.id, snapshot.name, overlays,
                                     memory_file=memory_file)
+        # REUSE_EXT: the overlays are made here, before the guest is frozen
+        # or paused, so that window holds only libvirt's switch to them
+        # (libvirt would otherwise create them inside it, ≈ 30-50 ms).
         flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
-                 | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+                 | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+                 | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT)
         if not memory_file:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
         frozen_ms = paused_ms = None
         consistency = states.CONSISTENCY_CRASH
         running = dom.isActive()
         try:
+            for disk in disks:
+                qemu_img.create_overlay(overlays[disk.target], disk.source,
+                                        backing_format=disk.driver_type)
             if memory_file:
                 started = time.monotonic()
                 self._snapshot_call(dom, doc, flags)
@@ -245,7 +252,8 @@ class LibvirtDriver(driver.ComputeDriver):
             else:
                 self._snapshot_call(dom, doc, flags)
         except Exception:
-            # ATOMIC: libvirt made nothing or undid it; remove what is left.
+            # ATOMIC: libvirt switched to no overlay or undid it; remove
+            # what is left (the overlays made above included).
             for path in list(overlays.values()) + [memory_file]:
                 if path and path not in {d.source for d in self._disks(dom)}:
                     self._unlink(path)
@@ -307,8 +315,7 @@ class LibvirtDriver(driver.ComputeDriver):
     def _revert_internal(self, dom, snapshot, power_on):
         try:
             snap = dom.snapshotLookupByName(snapshot.id, 0)
-            flags = (libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING if power_on
-                     else libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+            flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING if power_on else 0
             dom.revertToSnapshot(snap, flags)
             if not power_on:
                 self.host.stop(dom)
@@ -327,19 +334,23 @@ class LibvirtDriver(driver.ComputeDriver):
             new_active[target] = path
         progress(30)
         try:
+            persistent = dom.isPersistent()
+            # A transient domain vanishes when stopped: keep its definition.
+            definition = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
             self.host.stop(dom)
             conn = self.host.connection()
-            if dom.isPersistent():
-                conn.defineXML(lxml_xml.set_disk_sources(
-                    dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), new_active))
+            if persistent:
+                conn.defineXML(lxml_xml.set_disk_sources(definition, new_active))
             memory_file = record.get("memory_file")
             if power_on and memory_file:
                 saved = conn.saveImageGetXMLDesc(memory_file, 0)
                 conn.restoreFlags(memory_file,
                                   lxml_xml.set_disk_sources(saved, new_active),
                                   libvirt.VIR_DOMAIN_SAVE_RUNNING)
-            elif power_on:
+            elif power_on and persistent:
                 dom.create()
+            elif power_on:
+                conn.createXML(lxml_xml.set_disk_sources(definition, new_active), 0)
         except libvirt.libvirtError as e:
             for path in new_active.values():
                 self._unlink(path)
@@ -347,8 +358,9 @@ class LibvirtDriver(driver.ComputeDriver):
         progress(90)
         # The discarded active layers go, unless something still reads them.
         chain.remove_unreferenced(info, old_active.values(), self._unlink)
-        return driver.RevertResult(status=host_mod.state_of(dom),
-                                   server_driver_info=info)
+        dom = self.host.find(server.hypervisor_ref)
+        status = states.SHUTOFF if dom is None else host_mod.state_of(dom)
+        return driver.RevertResult(status=status, server_driver_info=info)
 
     # --- delete -----------------------------------------------------------------
 
