@@ -1,0 +1,21 @@
+"""The CLI's commands: one table, used by ``nativesnap`` directly and mirrored
+by setup.cfg's ``openstack.native.v1`` entry points (``openstack native ...``);
+a unit test keeps the two equal."""
+
+from nativesnap.client.commands import servers
+from nativesnap.client.commands import snapshots
+
+#: command name -> class
+COMMANDS = {
+    "server list": servers.ListServer,
+    "server show": servers.ShowServer,
+    "server adopt": servers.AdoptServer,
+    "server delete": servers.DeleteServer,
+    "server spawn": servers.SpawnServer,
+    "server revert": servers.RevertServer,
+    "snapshot create": snapshots.CreateSnapshot,
+    "snapshot list": snapshots.ListSnapshot,
+    "snapshot show": snapshots.ShowSnapshot,
+    "snapshot delete": snapshots.DeleteSnapshot,
+    "snapshot export": snapshots.ExportSnapshot,
+}

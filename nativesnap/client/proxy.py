@@ -1,0 +1,325 @@
+"""The proxy: every verb of the API as a method returning resources.
+
+In openstacksdk's style: ``servers()`` and ``snapshots()`` are generators that
+follow the listing's ``next`` links page by page; ``get_*`` fetch one;
+``find_*`` accept a name or an id; the mutating verbs return what the API
+answered; ``wait_for_status``/``wait_for_delete``/``wait_for_task`` poll a
+resource until it gets where it should, for a bounded time.
+"""
+
+import time
+
+from oslo_utils import uuidutils
+
+from nativesnap.client import exceptions
+from nativesnap.client import resource as res
+
+#: how long a wait lasts unless told (seconds)
+DEFAULT_TIMEOUT = 600
+#: how often a wait polls (seconds)
+DEFAULT_INTERVAL = 0.5
+#: microversion 1.1: a snapshot's view lists its exports (images)
+IMAGES_VERSION = (1, 1)
+
+
+def _id(value):
+    return value.id if isinstance(value, res.Resource) else value
+
+
+def _drop_none(**values):
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class Proxy:
+    """The verbs of the API over a ``connection.Connection``."""
+
+    def __init__(self, connection):
+        self._conn = connection
+
+    # --- listings -------------------------------------------------------------
+
+    def _list(self, cls, path, params, max_pages=None):
+        """Items of a listing, following ``<resources_key>_links`` (rel next)."""
+        url, pages = path, 0
+        while url:
+            body = self._conn.get_json(url, params=params)
+            pages += 1
+            for item in body.get(cls.resources_key, []):
+                yield cls(item)
+            params = None  # a next link carries the whole query
+            links = body.get(f"{cls.resources_key}_links") or []
+            url = next((link["href"] for link in links
+                        if link.get("rel") == "next"), None)
+            if max_pages is not None and pages >= max_pages:
+                return
+
+    def servers(self, all_projects=False, status=None, limit=None, marker=None,
+                sort_key=None, sort_dir=None, paginated=True):
+        """Every server the caller may see (``limit`` is the page size)."""
+        params = _drop_none(all_projects="1" if all_projects else None,
+                            status=status, limit=limit, marker=_id(marker),
+                            sort_key=sort_key, sort_dir=sort_dir)
+        return self._list(res.Server, "/v1/servers", params,
+                          None if paginated else 1)
+
+    def snapshots(self, server=None, all_projects=False, status=None,
+                  limit=None, marker=None, sort_key=None, sort_dir=None,
+                  paginated=True):
+        """The snapshots of ``server``, or every snapshot the caller may see."""
+        params = _drop_none(status=status, limit=limit, marker=_id(marker),
+                            sort_key=sort_key, sort_dir=sort_dir)
+        if server is None:
+            path = "/v1/snapshots"
+            if all_projects:
+                params["all_projects"] = "1"
+        else:
+            path = res.Snapshot.path_of(_id(server))
+        return self._list(res.Snapshot, path, params, None if paginated else 1)
+
+    # --- servers --------------------------------------------------------------
+
+    def get_server(self, server):
+        return res.Server.from_body(
+            self._conn.get_json(res.Server.path_of(_id(server))))
+
+    def find_server(self, name_or_id, all_projects=False):
+        """A server by id, else by its (unique) name."""
+        if isinstance(name_or_id, res.Server):
+            return name_or_id
+        if uuidutils.is_uuid_like(name_or_id):
+            return self.get_server(name_or_id)
+        return _unique(res.Server, name_or_id,
+                       [s for s in self.servers(all_projects=all_projects)
+                        if s.name == name_or_id])
+
+    def adopt_server(self, name, driver, hypervisor_ref, project_id=None):
+        """Adopt an existing hypervisor object (administrators only)."""
+        body = {"server": _drop_none(name=name, driver=driver,
+                                     hypervisor_ref=hypervisor_ref,
+                                     project_id=project_id)}
+        return res.Server.from_body(
+            self._conn.request("POST", "/v1/servers", json=body).json())
+
+    def spawn_server(self, name, snapshot, linked=None, power_on=None):
+        """A new server from a snapshot (status BUILD until its task ends)."""
+        body = {"server": _drop_none(name=name, snapshot_id=_id(snapshot),
+                                     linked=linked, power_on=power_on)}
+        return res.Server.from_body(
+            self._conn.request("POST", "/v1/servers", json=body).json())
+
+    def delete_server(self, server, ignore_missing=False):
+        try:
+            self._conn.request("DELETE", res.Server.path_of(_id(server)))
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
+
+    def revert_server(self, server, snapshot, power_on=None):
+        """Revert ``server`` in place to ``snapshot`` (answers at once; the
+        server's task_state is ``reverting`` until it is done)."""
+        body = {"revert": _drop_none(snapshot_id=_id(snapshot),
+                                     power_on=power_on)}
+        self._conn.request("POST", res.Server.path_of(_id(server)) + "/action",
+                           json=body)
+
+    # --- snapshots ------------------------------------------------------------
+
+    def get_snapshot(self, snapshot, server=None):
+        """A snapshot by Snapshot, or by id with its server (id or Server)."""
+        server_id = _server_of(snapshot, server)
+        return res.Snapshot.from_body(self._conn.get_json(
+            res.Snapshot.path_of(server_id, _id(snapshot))))
+
+    def find_snapshot(self, name_or_id, server=None, all_projects=False):
+        """A snapshot by id or (unique) name; of ``server`` when given, else
+        among every snapshot the caller may see (GET /v1/snapshots)."""
+        if isinstance(name_or_id, res.Snapshot):
+            return name_or_id
+        is_id = uuidutils.is_uuid_like(name_or_id)
+        if server is not None:
+            if is_id:
+                return self.get_snapshot(name_or_id, server)
+            candidates = self.snapshots(server=server)
+        else:
+            candidates = self.snapshots(all_projects=all_projects)
+        if is_id:
+            wanted = name_or_id.lower()
+            for snap in candidates:
+                if snap.id == wanted:
+                    return self.get_snapshot(snap)
+            raise exceptions.NotFound(
+                f"Snapshot {name_or_id} could not be found.")
+        return _unique(res.Snapshot, name_or_id,
+                       [s for s in candidates if s.name == name_or_id])
+
+    def create_snapshot(self, server, name, description=None, memory=None,
+                        quiesce=None, kind=None, include_volumes=None):
+        """Snapshot ``server``; the snapshot answers ``creating`` at first."""
+        body = {"snapshot": _drop_none(name=name, description=description,
+                                       memory=memory, quiesce=quiesce, kind=kind,
+                                       include_volumes=include_volumes)}
+        return res.Snapshot.from_body(self._conn.request(
+            "POST", res.Snapshot.path_of(_id(server)), json=body).json())
+
+    def delete_snapshot(self, snapshot, server=None, ignore_missing=False):
+        """Start deleting; the snapshot (status ``deleting``), or None if it
+        was already gone and ``ignore_missing``."""
+        path = res.Snapshot.path_of(_server_of(snapshot, server), _id(snapshot))
+        try:
+            return res.Snapshot.from_body(
+                self._conn.request("DELETE", path).json())
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
+            return None
+
+    def export_snapshot(self, snapshot, image_name, disk_format=None,
+                        server=None):
+        """Export the snapshot's disk state into the image store; the Image
+        (status ``saving`` at first)."""
+        server_id = _server_of(snapshot, server)
+        body = {"export": _drop_none(image_name=image_name,
+                                     disk_format=disk_format)}
+        answer = self._conn.request(
+            "POST", res.Snapshot.path_of(server_id, _id(snapshot)) + "/action",
+            json=body).json()
+        return res.Image.from_body(answer, snapshot_id=_id(snapshot),
+                                   server_id=server_id)
+
+    # --- images ---------------------------------------------------------------
+
+    def get_image(self, image):
+        """An export's current state, from its snapshot's view (1.1)."""
+        if self._conn.api_version < IMAGES_VERSION:
+            raise exceptions.UnsupportedVersion(
+                "Following an export needs microversion 1.1 (images in the "
+                "snapshot's view); this connection uses "
+                f"{'%d.%d' % self._conn.api_version}.")
+        snapshot = self.get_snapshot(image.snapshot_id, image.server_id)
+        for found in snapshot.image_list():
+            if found.id == image.id:
+                return found
+        raise exceptions.NotFound(f"Image {image.id} could not be found in "
+                                  f"the exports of snapshot {snapshot.id}.")
+
+    # --- waiting --------------------------------------------------------------
+
+    def wait_for_status(self, resource, status, failures=("error",),
+                        timeout=DEFAULT_TIMEOUT, interval=DEFAULT_INTERVAL,
+                        callback=None, attribute="status"):
+        """Poll ``resource`` until its ``attribute`` is ``status`` (one value
+        or several; case-insensitive); the resource as it then is.
+
+        ResourceFailure when it reaches one of ``failures`` (the message has
+        the resource's fault), WaitTimeout after ``timeout`` seconds.
+        ``callback(progress)`` is called after every poll with the resource's
+        ``progress`` (0-100, or None for resources that report none).
+        """
+        wanted = _lower_set(status)
+        failed = _lower_set(failures or ())
+        current = resource
+        for current in self._poll(resource, timeout, interval, callback,
+                                  f"to be {'/'.join(sorted(wanted))}"):
+            value = str(current.get(attribute) or "").lower()
+            if value in wanted:
+                return current
+            if value in failed:
+                raise exceptions.ResourceFailure(
+                    f"{current.describe()} went to {attribute} "
+                    f"'{current.get(attribute)}'{_fault_text(current)}",
+                    current)
+        raise AssertionError("unreachable")  # _poll raises at its deadline
+
+    def wait_for_delete(self, resource, timeout=DEFAULT_TIMEOUT,
+                        interval=DEFAULT_INTERVAL, callback=None,
+                        failures=("error_deleting",)):
+        """Poll until the API answers 404 for ``resource``; None then.
+        ResourceFailure if it goes to one of ``failures`` instead."""
+        failed = _lower_set(failures or ())
+        try:
+            for current in self._poll(resource, timeout, interval, callback,
+                                      "to be deleted"):
+                if str(current.get("status") or "").lower() in failed:
+                    raise exceptions.ResourceFailure(
+                        f"{current.describe()} could not be deleted: it went "
+                        f"to status '{current.status}'{_fault_text(current)}",
+                        current)
+        except exceptions.NotFound:
+            return None
+        raise AssertionError("unreachable")
+
+    def wait_for_task(self, server, timeout=DEFAULT_TIMEOUT,
+                      interval=DEFAULT_INTERVAL, callback=None):
+        """Poll until ``server`` runs no task (task_state null); the server.
+        ResourceFailure if the task ended with a fault (e.g. a failed revert).
+        """
+        for current in self._poll(server, timeout, interval, callback,
+                                  "to finish its task"):
+            if current.task_state is None:
+                if current.fault:
+                    raise exceptions.ResourceFailure(
+                        f"{current.describe()} failed its task"
+                        f"{_fault_text(current)}", current)
+                return current
+        raise AssertionError("unreachable")
+
+    def _poll(self, resource, timeout, interval, callback, what):
+        """Fresh copies of ``resource`` until ``timeout`` (WaitTimeout then)."""
+        if timeout is None or timeout < 0:
+            raise ValueError("a wait needs a timeout of 0 s or more")
+        deadline = time.monotonic() + timeout
+        current = resource
+        while True:
+            current = current.refetch(self)
+            if callback is not None:
+                callback(current.get("progress"))
+            yield current
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                state = current.get("status")
+                task = current.get("task_state")
+                progress = current.get("progress")
+                now = f"it is {state}" + (f", task {task}" if task else "") + (
+                    f", {progress}%" if progress is not None else "")
+                raise exceptions.WaitTimeout(
+                    f"Timed out after {timeout:g} s waiting for "
+                    f"{current.describe()} {what} ({now}); it goes on in "
+                    "the background: check it later, or wait longer "
+                    "(--timeout).", current)
+            time.sleep(min(interval, remaining))
+
+
+def _server_of(snapshot, server):
+    if server is not None:
+        return _id(server)
+    server_id = snapshot.get("server_id") if isinstance(
+        snapshot, res.Resource) else None
+    if not server_id:
+        raise exceptions.ClientException(
+            "A snapshot id alone does not say which server it belongs to: "
+            "give the server too (or a Snapshot from the API).")
+    return server_id
+
+
+def _unique(cls, name, matches):
+    if not matches:
+        raise exceptions.NotFound(f"No {cls.kind} with ID or name '{name}' "
+                                  "could be found.")
+    if len(matches) > 1:
+        raise exceptions.NoUniqueMatch(
+            f"{len(matches)} {cls.resources_key} are named '{name}': "
+            f"use an ID ({', '.join(m.id for m in matches)}).")
+    return matches[0]
+
+
+def _lower_set(values):
+    if isinstance(values, str):
+        values = (values,)
+    return {str(v).lower() for v in values}
+
+
+def _fault_text(resource):
+    fault = resource.get("fault")
+    if isinstance(fault, dict) and fault.get("message"):
+        return f": {fault['message']}"
+    return ""

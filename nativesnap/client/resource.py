@@ -1,0 +1,152 @@
+"""Resources: one class per REST resource (Server, Snapshot, the export Image).
+
+A resource is a read-only view of what the API last said about it: its
+fields are attributes (``snap.status``) and items (``snap["status"]``), and
+``to_dict()`` gives them back as the API sent them. Each class knows its REST
+path, the keys of its JSON envelope, its ``links`` key for pages, and how to
+fetch a fresh copy of itself through a proxy (``refetch``), which is what
+``wait_for_status`` polls.
+"""
+
+
+class Resource:
+    #: the key of one item (``{"server": {...}}``)
+    resource_key = None
+    #: the key of a listing (``{"servers": [...]}``); pages in ``<key>_links``
+    resources_key = None
+    #: what this resource is called in messages
+    kind = "resource"
+    #: every field of the API's view, in the order the API documents them
+    fields = ()
+
+    def __init__(self, attrs=None, **extra):
+        # Context the API does not put in the view (an image's snapshot).
+        merged = dict(extra)
+        merged.update(attrs or {})
+        self.__dict__["_attrs"] = merged
+
+    @classmethod
+    def from_body(cls, body, **extra):
+        """The resource in an answer's envelope (``{resource_key: {...}}``)."""
+        return cls(body[cls.resource_key], **extra)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_attrs"][name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} has no field {name!r}") from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only; fetch it "
+                             "again for a newer state")
+
+    def __getitem__(self, name):
+        return self._attrs[name]
+
+    def get(self, name, default=None):
+        return self._attrs.get(name, default)
+
+    def to_dict(self):
+        return dict(self._attrs)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self._attrs == other._attrs
+
+    def __hash__(self):
+        return hash((type(self).__name__, self._attrs.get("id")))
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} id={self._attrs.get('id')!r} "
+                f"name={self._attrs.get('name')!r} "
+                f"status={self._attrs.get('status')!r}>")
+
+    @property
+    def id(self):
+        return self._attrs.get("id")
+
+    @property
+    def path(self):
+        raise NotImplementedError
+
+    def describe(self):
+        """How messages name it: ``snapshot 1234… ('before-upgrade')``."""
+        name = self._attrs.get("name")
+        return f"{self.kind} {self.id}" + (f" ({name!r})" if name else "")
+
+    def refetch(self, proxy):
+        """A fresh copy from the API (NotFound once it is gone)."""
+        raise NotImplementedError
+
+
+class Server(Resource):
+    resource_key = "server"
+    resources_key = "servers"
+    kind = "server"
+    fields = ("id", "name", "project_id", "driver", "hypervisor_ref", "host",
+              "status", "task_state", "origin", "source_snapshot_id", "linked",
+              "capabilities", "fault", "created_at", "updated_at")
+
+    @staticmethod
+    def path_of(server_id):
+        return f"/v1/servers/{server_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.id)
+
+    def refetch(self, proxy):
+        return proxy.get_server(self.id)
+
+
+class Snapshot(Resource):
+    resource_key = "snapshot"
+    resources_key = "snapshots"
+    kind = "snapshot"
+    fields = ("id", "server_id", "project_id", "name", "description", "status",
+              "progress", "kind", "memory", "quiesce", "consistency",
+              "parent_id", "is_current", "size_bytes", "frozen_ms",
+              "paused_ms", "volumes", "disks", "fault", "created_at",
+              "updated_at")
+    #: microversion 1.1 adds the snapshot's exported images
+    fields_1_1 = fields + ("images",)
+
+    @staticmethod
+    def path_of(server_id, snapshot_id=None):
+        path = f"/v1/servers/{server_id}/snapshots"
+        return path if snapshot_id is None else f"{path}/{snapshot_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.server_id, self.id)
+
+    def refetch(self, proxy):
+        return proxy.get_snapshot(self)
+
+    def image_list(self):
+        """The exports of this snapshot (microversion 1.1 views only)."""
+        return [Image(i, snapshot_id=self.id, server_id=self.server_id)
+                for i in self._attrs.get("images") or []]
+
+
+class Image(Resource):
+    """An export of a snapshot into the image store.
+
+    The API has no route of its own for images: an image is seen in the view
+    of its snapshot (microversion 1.1), so an Image remembers its snapshot
+    and server (``snapshot_id``, ``server_id``).
+    """
+
+    resource_key = "image"
+    resources_key = "images"
+    kind = "image"
+    fields = ("id", "name", "disk_format", "status", "progress", "size_bytes",
+              "sha256", "location", "fault", "created_at", "snapshot_id",
+              "server_id")
+
+    @property
+    def path(self):
+        return Snapshot.path_of(self.server_id, self.snapshot_id)
+
+    def refetch(self, proxy):
+        return proxy.get_image(self)

@@ -1,0 +1,459 @@
+"""The ``nativesnap`` CLI as a user runs it: the venv's console script in a
+subprocess, configured by NATIVESNAP_URL/NATIVESNAP_TOKEN, against a real
+nativesnap-api with the fake driver (``slow-`` servers take [fake] task_delay
+seconds per task, ``fail-`` servers fail every task)."""
+
+import csv
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+import yaml
+
+from tests.functional import client_helpers as cli
+from tests.functional.client_helpers import PAGE_SIZE
+from tests.functional import helpers
+
+pytest_plugins = ["tests.functional.client_fixtures"]
+
+# The documented columns (docs/client.md).
+SERVER_LIST = ["ID", "Name", "Status", "Task State", "Driver", "Hypervisor Ref",
+               "Origin"]
+SERVER_LIST_LONG = SERVER_LIST + ["Project ID", "Host", "Source Snapshot ID",
+                                  "Linked", "Created At"]
+SNAPSHOT_LIST = ["ID", "Name", "Server ID", "Status", "Progress", "Kind",
+                 "Consistency", "Current", "Created At"]
+SNAPSHOT_LIST_LONG = SNAPSHOT_LIST + ["Memory", "Quiesce", "Parent ID",
+                                      "Size Bytes", "Frozen ms", "Paused ms",
+                                      "Project ID"]
+SERVER_FIELDS = ["id", "name", "project_id", "driver", "hypervisor_ref", "host",
+                 "status", "task_state", "origin", "source_snapshot_id",
+                 "linked", "capabilities", "fault", "created_at", "updated_at"]
+SNAPSHOT_FIELDS = ["id", "server_id", "project_id", "name", "description",
+                   "status", "progress", "kind", "memory", "quiesce",
+                   "consistency", "parent_id", "is_current", "size_bytes",
+                   "frozen_ms", "paused_ms", "volumes", "disks", "fault",
+                   "created_at", "updated_at", "images"]
+IMAGE_FIELDS = ["id", "name", "disk_format", "status", "progress", "size_bytes",
+                "sha256", "location", "fault", "created_at", "snapshot_id",
+                "server_id"]
+
+
+def adopt(api, token, prefix="vm-", name=None):
+    ref = helpers.unique(prefix)
+    return cli.ok_json(cli.run(api, "server", "adopt", name or ref, "--driver",
+                               "fake", "--hypervisor-ref", ref, "-f", "json",
+                               token=token))
+
+
+def create(api, token, server_id, name, *extra):
+    return cli.ok_json(cli.run(api, "snapshot", "create", "--server", server_id,
+                               name, "--wait", "--timeout", "30", "-f", "json",
+                               *extra, token=token))
+
+
+# --- servers ------------------------------------------------------------------
+
+
+def test_server_adopt_show_list_and_delete_print_the_documented_json(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token, name="web1")
+    assert list(server) == SERVER_FIELDS
+    assert server["name"] == "web1" and server["origin"] == "adopted"
+    assert server["capabilities"]["revert_any"] is True  # a dict, not a string
+
+    shown = cli.ok_json(cli.run(client_api, "server", "show", "web1", "-f",
+                                "json", token=admin_token))
+    assert shown["id"] == server["id"] and list(shown) == SERVER_FIELDS
+
+    rows = cli.ok_json(cli.run(client_api, "server", "list", "-f", "json",
+                               token=admin_token))
+    assert [list(r) for r in rows] == [SERVER_LIST]
+    assert rows[0]["ID"] == server["id"] and rows[0]["Task State"] is None
+    long_rows = cli.ok_json(cli.run(client_api, "server", "list", "--long", "-f",
+                                    "json", token=admin_token))
+    assert list(long_rows[0]) == SERVER_LIST_LONG
+
+    out = cli.ok(cli.run(client_api, "server", "delete", "web1",
+                         token=admin_token))
+    assert out == ""
+    assert cli.ok_json(cli.run(client_api, "server", "list", "-f", "json",
+                               token=admin_token)) == []
+
+
+def test_server_list_follows_every_page_and_limit_stops_early(
+        client_api, admin_token):
+    ids = [adopt(client_api, admin_token)["id"] for _ in range(PAGE_SIZE * 2 + 1)]
+    rows = cli.ok_json(cli.run(client_api, "server", "list", "-f", "json",
+                               token=admin_token))
+    assert sorted(r["ID"] for r in rows) == sorted(ids)  # three pages
+    two = cli.ok_json(cli.run(client_api, "server", "list", "--limit", "2",
+                              "--sort-key", "name", "--sort-dir", "asc",
+                              "-f", "json", token=admin_token))
+    assert len(two) == 2 and [r["Name"] for r in two] == sorted(
+        r["Name"] for r in rows)[:2]
+
+
+def test_value_csv_and_yaml_formats_with_column_selection(client_api,
+                                                          admin_token):
+    server = adopt(client_api, admin_token)
+    value = cli.ok(cli.run(client_api, "server", "show", server["id"], "-f",
+                           "value", "-c", "status", "-c", "driver",
+                           token=admin_token))
+    assert value.split() == ["fake", "ACTIVE"]
+    rows = list(csv.reader(io.StringIO(cli.ok(cli.run(
+        client_api, "server", "list", "-f", "csv", "-c", "ID", "-c", "Name",
+        token=admin_token)))))
+    assert rows == [["ID", "Name"], [server["id"], server["name"]]]
+    doc = yaml.safe_load(cli.ok(cli.run(client_api, "server", "show",
+                                        server["id"], "-f", "yaml",
+                                        token=admin_token)))
+    assert doc["hypervisor_ref"] == server["hypervisor_ref"]
+
+
+def test_server_spawn_wait_ends_active_and_power_off_ends_shutoff(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "gold")
+    result = cli.run(client_api, "server", "spawn", "copy", "--snapshot", "gold",
+                     "--wait", "--timeout", "30", "-f", "json", token=admin_token)
+    spawned = cli.ok_json(result)
+    assert spawned["status"] == "ACTIVE" and spawned["origin"] == "spawned"
+    assert spawned["source_snapshot_id"] == snap["id"] and spawned["linked"]
+    assert "Spawning server copy: done (ACTIVE)" in result.stderr
+    off = cli.ok_json(cli.run(client_api, "server", "spawn", "copy-off",
+                              "--snapshot", snap["id"], "--full", "--power-off",
+                              "--wait", "--timeout", "30", "-f", "json",
+                              token=admin_token))
+    assert off["status"] == "SHUTOFF" and off["linked"] is False
+
+
+def test_server_revert_wait_returns_when_the_snapshot_is_current_again(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    s1 = create(client_api, admin_token, server["id"], "s1")
+    create(client_api, admin_token, server["id"], "s2")
+    result = cli.run(client_api, "server", "revert", server["name"], "s1",
+                     "--wait", "--timeout", "30", token=admin_token)
+    assert cli.ok(result) == ""
+    assert "Reverting server" in result.stderr and "done" in result.stderr
+    # --wait returned only once the task was over: nothing is left running.
+    shown = cli.ok_json(cli.run(client_api, "server", "show", server["id"],
+                                "-f", "json", token=admin_token))
+    assert shown["task_state"] is None and shown["fault"] is None
+    current = cli.ok_json(cli.run(client_api, "snapshot", "show", "--server",
+                                  server["id"], s1["id"], "-f", "json",
+                                  token=admin_token))
+    assert current["is_current"] is True
+
+
+def test_server_delete_of_several_reports_each_failure_and_exits_1(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    missing = "00000000-0000-4000-8000-000000000000"
+    stderr = cli.fails(cli.run(client_api, "server", "delete", server["id"],
+                               missing, token=admin_token),
+                       f"Server {missing} could not be found",
+                       "1 of 2 servers could not be deleted")
+    assert server["id"] not in stderr.split("could not be deleted:")[-1]
+    assert cli.ok_json(cli.run(client_api, "server", "list", "-f", "json",
+                               token=admin_token)) == []
+
+
+# --- snapshots ----------------------------------------------------------------
+
+
+def test_snapshot_create_wait_ends_available_with_progress_lines_on_stderr(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    result = cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                     "s1", "--description", "before upgrade", "--wait",
+                     "--timeout", "30", "-f", "json", token=admin_token)
+    snap = cli.ok_json(result)
+    assert list(snap) == SNAPSHOT_FIELDS
+    assert snap["status"] == "available" and snap["progress"] == 100
+    assert snap["description"] == "before upgrade"
+    lines = result.stderr.splitlines()
+    # stderr is a pipe: plain lines, no terminal escapes, ending with the outcome.
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert any(line.startswith("Creating snapshot s1: ") and line.endswith("%")
+               for line in lines[:-1])
+    assert lines[-1].startswith("Creating snapshot s1: done (available)")
+
+
+def test_snapshot_create_without_wait_answers_creating_at_once(client_api,
+                                                               admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    snap = cli.ok_json(cli.run(client_api, "snapshot", "create", "--server",
+                               server["id"], "quick", "-f", "json",
+                               token=admin_token))
+    assert snap["status"] == "creating"
+    helpers.wait_idle(client_api, server["id"], admin_token)
+
+
+def test_snapshot_list_shows_documented_columns_across_pages_and_filters(
+        client_api, admin_token):
+    one, two = adopt(client_api, admin_token), adopt(client_api, admin_token)
+    mine = [create(client_api, admin_token, one["id"], f"a{i}")["id"]
+            for i in range(PAGE_SIZE + 1)]
+    other = create(client_api, admin_token, two["id"], "b0")["id"]
+
+    rows = cli.ok_json(cli.run(client_api, "snapshot", "list", "-f", "json",
+                               token=admin_token))
+    assert all(list(r) == SNAPSHOT_LIST for r in rows)
+    assert sorted(r["ID"] for r in rows) == sorted(mine + [other])  # two pages
+    by_server = cli.ok_json(cli.run(client_api, "snapshot", "list", "--server",
+                                    one["name"], "-f", "json",
+                                    token=admin_token))
+    assert sorted(r["ID"] for r in by_server) == sorted(mine)
+    assert [r["Current"] for r in by_server].count(True) == 1
+    long_rows = cli.ok_json(cli.run(client_api, "snapshot", "list", "--long",
+                                    "--status", "available", "-f", "json",
+                                    token=admin_token))
+    assert len(long_rows) == len(mine) + 1
+    assert list(long_rows[0]) == SNAPSHOT_LIST_LONG
+
+
+def test_snapshot_show_finds_a_snapshot_by_name_or_by_id(client_api,
+                                                         admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "named")
+    by_name = cli.ok_json(cli.run(client_api, "snapshot", "show", "named", "-f",
+                                  "json", token=admin_token))
+    by_id = cli.ok_json(cli.run(client_api, "snapshot", "show", snap["id"],
+                                "--server", server["id"], "-f", "json",
+                                token=admin_token))
+    assert by_name["id"] == by_id["id"] == snap["id"]
+    assert list(by_id) == SNAPSHOT_FIELDS
+
+
+def test_snapshot_delete_wait_ends_when_the_snapshot_is_gone(client_api,
+                                                             admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    snap = create(client_api, admin_token, server["id"], "doomed")
+    result = cli.run(client_api, "snapshot", "delete", "doomed", "--wait",
+                     "--timeout", "30", token=admin_token)
+    assert cli.ok(result) == ""
+    assert "Deleting snapshot doomed: done" in result.stderr
+    resp = client_api.request("GET", helpers.snapshot_path(server["id"],
+                                                           snap["id"]),
+                              token=admin_token)
+    assert resp.status_code == 404
+
+
+def test_snapshot_export_wait_ends_with_the_active_image(client_api,
+                                                         admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "to-export")
+    image = cli.ok_json(cli.run(client_api, "snapshot", "export", "to-export",
+                                "--image-name", "golden", "--wait", "--timeout",
+                                "30", "-f", "json", token=admin_token))
+    assert list(image) == IMAGE_FIELDS
+    assert image["status"] == "active" and image["name"] == "golden"
+    assert image["snapshot_id"] == snap["id"] and len(image["sha256"]) == 64
+    path = image["location"][len("file://"):]
+    assert os.path.getsize(path) == image["size_bytes"]
+    shown = cli.ok_json(cli.run(client_api, "snapshot", "show", snap["id"],
+                                "-f", "json", token=admin_token))
+    assert [i["id"] for i in shown["images"]] == [image["id"]]
+
+
+# --- --wait failures -----------------------------------------------------------------
+
+
+def test_wait_exits_1_with_the_fault_when_the_snapshot_turns_error(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token, prefix="fail-")
+    result = cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                     "doomed", "--wait", "--timeout", "30", token=admin_token)
+    stderr = cli.fails(result, "doomed", "went to status 'error'",
+                       "injected failure")
+    assert result.stdout == ""
+    assert "Creating snapshot doomed: failed" in stderr
+
+
+def test_wait_exits_1_naming_the_timeout_when_it_passes(client_api,
+                                                        admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")  # 1.5 s a task
+    started = time.monotonic()
+    result = cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                     "patient", "--wait", "--timeout", "0.2", token=admin_token)
+    elapsed = time.monotonic() - started
+    cli.fails(result, "Timed out after 0.2 s", "to be available",
+              "it is creating")
+    assert elapsed < 10
+    # The snapshot itself goes on and ends available.
+    helpers.wait_idle(client_api, server["id"], admin_token)
+    rows = cli.ok_json(cli.run(client_api, "snapshot", "list", "--server",
+                               server["id"], "-f", "json", token=admin_token))
+    assert [r["Status"] for r in rows] == ["available"]
+
+
+def test_progress_bar_is_drawn_only_when_stderr_is_a_terminal(client_api,
+                                                              admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    controller, terminal = pty.openpty()
+    try:
+        env = cli.clean_env(NATIVESNAP_URL=client_api.url,
+                            NATIVESNAP_TOKEN=admin_token)
+        proc = subprocess.Popen(
+            [cli.NATIVESNAP, "snapshot", "create", "--server", server["id"],
+             "on-tty", "--wait", "--timeout", "30", "-f", "value", "-c",
+             "status"], stdout=subprocess.PIPE, stderr=terminal, env=env,
+            stdin=subprocess.DEVNULL)
+        os.close(terminal)
+        terminal = None
+        seen = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # the terminal closed: the process is done
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(controller)
+        if terminal is not None:
+            os.close(terminal)
+    assert proc.returncode == 0 and out.decode().strip() == "available"
+    text = seen.decode()
+    assert "\rCreating snapshot on-tty [" in text  # a bar redrawn in place
+    assert "] 100%" in text and "#" * 30 in text
+    assert "Creating snapshot on-tty: done (available)" in text
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def test_unknown_snapshot_exits_1_with_the_api_message_and_request_id(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    missing = "00000000-0000-4000-8000-000000000001"
+    result = cli.run(client_api, "snapshot", "show", "--server", server["id"],
+                     missing, token=admin_token)
+    stderr = cli.fails(result, f"Snapshot {missing} could not be found.",
+                       "HTTP 404", "Request-ID: req-")
+    request_id = stderr.split("Request-ID: ")[1].split(")")[0]
+    assert request_id in client_api.read_log()  # the service logged that request
+    assert result.stdout == ""
+    cli.fails(cli.run(client_api, "snapshot", "show", "no-such-name",
+                      token=admin_token), "No snapshot with ID or name "
+                                          "'no-such-name'")
+
+
+def test_conflict_exits_1_with_the_api_message(client_api, admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    cli.ok(cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                   "first", token=admin_token))
+    cli.fails(cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                      "second", token=admin_token),
+              f"Server {server['id']} is busy with task 'snapshotting'",
+              "HTTP 409")
+    helpers.wait_idle(client_api, server["id"], admin_token)
+
+
+def test_bad_input_exits_1_with_the_api_message_and_changes_nothing(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    cli.fails(cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                      " padded", token=admin_token),
+              "'snapshot/name' must be 1-255 characters", "HTTP 400")
+    cli.fails(cli.run(client_api, "snapshot", "create", "--server", server["id"],
+                      "q", "--quiesce", "sometimes", token=admin_token),
+              "quiesce", "HTTP 400")
+    assert cli.ok_json(cli.run(client_api, "snapshot", "list", "-f", "json",
+                               token=admin_token)) == []
+
+
+def test_a_member_adopting_exits_1_with_the_policy_message(client_api):
+    result = cli.run(client_api, "server", "adopt", "x", "--driver", "fake",
+                     "--hypervisor-ref", "vm-x", token="alice:proj-a")
+    cli.fails(result, "HTTP 403", "Policy")
+
+
+def test_missing_or_wrong_settings_exit_1_with_what_to_set(client_api):
+    cli.fails(cli.run(None, "server", "list", token=None),
+              "NATIVESNAP_URL", "NATIVESNAP_TOKEN")
+    cli.fails(cli.run(client_api, "server", "list", token=None),
+              "No credentials", "NATIVESNAP_TOKEN")
+    cli.fails(cli.run(client_api, "server", "list", token="not a token"),
+              "X-Auth-Token must be '<user>:<project>'", "HTTP 401")
+    cli.fails(cli.run(client_api, "server", "list", token="a:b",
+                      url="http://127.0.0.1:9"), "Unable to establish "
+                                                 "connection")
+
+
+def test_os_variables_authenticate_with_keystone_and_use_the_catalog_endpoint(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    # The catalog names the API with /v1, as operators often register it.
+    with cli.IdentityStub(client_api.url + "/v1", token=admin_token) as keystone:
+        keystone_env = {"OS_AUTH_URL": keystone.url, "OS_USERNAME": "demo",
+                        "OS_PASSWORD": "secret", "OS_PROJECT_NAME": "demo",
+                        "OS_USER_DOMAIN_NAME": "Default",
+                        "OS_PROJECT_DOMAIN_NAME": "Default"}
+        rows = cli.ok_json(cli.run(None, "server", "list", "-f", "json",
+                                   token=None, env=keystone_env))
+        assert [r["ID"] for r in rows] == [server["id"]]
+        assert keystone.requests[-1]["auth"]["identity"]["methods"] == [
+            "password"]
+        wrong = dict(keystone_env, OS_PASSWORD="nope")
+        cli.fails(cli.run(None, "server", "list", token=None, env=wrong),
+                  "HTTP 401")
+
+
+def test_microversion_can_be_pinned_from_the_environment(client_api,
+                                                         admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "v")
+    shown = cli.ok_json(cli.run(client_api, "snapshot", "show", snap["id"],
+                                "-f", "json", token=admin_token,
+                                env={"NATIVESNAP_API_VERSION": "1.0"}))
+    assert "images" not in shown  # 1.1 added them
+    cli.fails(cli.run(client_api, "server", "list", token=admin_token,
+                      env={"NATIVESNAP_API_VERSION": "1.9"}),
+              "supports microversions 1.0-1.1, not 1.9")
+
+
+# --- help and completion ------------------------------------------------------
+
+
+def test_help_of_every_command_shows_its_usage_and_an_example(client_api):
+    from nativesnap.client import commands
+
+    for name in commands.COMMANDS:
+        result = cli.run(None, *name.split(), "--help", token=None)
+        out = cli.ok(result)
+        assert f"usage: nativesnap {name}" in out, out
+        assert f"examples:\n  nativesnap {name}" in out, out
+
+
+def test_complete_prints_a_bash_completion_that_knows_every_command():
+    out = cli.ok(cli.run(None, "complete", token=None))
+    assert "_nativesnap()" in out and "complete -F _nativesnap nativesnap" in out
+    for word in ("server", "snapshot", "revert", "spawn", "export", "adopt"):
+        assert word in out
+    # The options of a command are offered too.
+    assert "--wait" in out and "--timeout" in out
+    # bash accepts the script.
+    check = subprocess.run(["bash", "-n"], input=out, text=True, timeout=30,
+                           capture_output=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_an_empty_listing_prints_an_empty_json_list(client_api, admin_token):
+    adopt(client_api, admin_token)
+    out = cli.ok(cli.run(client_api, "snapshot", "list", "-f", "json",
+                         token=admin_token))
+    assert json.loads(out) == []
