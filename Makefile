@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
-.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean
+.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean fuzz
 
 all: test
 
@@ -42,6 +42,14 @@ test: setup
 demo: setup
 	tools/start-libvirtd
 	$(VENV)/bin/python tools/demo $(DEMO_ARGS)
+
+# The full fuzz run of the API (docs/reliability.md): schemathesis against a real
+# nativesnap-api on sqlite and PostgreSQL, FUZZ_EXAMPLES (default 300) cases per
+# operation and generation mode; a JSON report per database in build/fuzz/.
+fuzz: setup
+	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" \
+	NATIVESNAP_FUZZ_EXAMPLES="$${FUZZ_EXAMPLES:-300}" NATIVESNAP_FUZZ_REPORT=build/fuzz \
+	$(VENV)/bin/pytest tests/functional/test_fuzz_api.py --timeout=7200 -s $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

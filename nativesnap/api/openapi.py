@@ -69,9 +69,11 @@ def _operation(path, http_method, controller, method_name, public):
         if schema is not None and code != 204:
             answer["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(code)] = answer
-    errors = set(getattr(func, "expected_errors", ())) | {406, 500}
+    # Every route parses the microversion header: a malformed one is a 400,
+    # a version not served a 406, public routes included.
+    errors = set(getattr(func, "expected_errors", ())) | {400, 406, 500}
     if not public:
-        errors |= {400, 401, 403, 503}
+        errors |= {401, 403, 503}
     if http_method in ("POST", "PUT", "PATCH"):
         errors |= {400, 413}
     for code in sorted(errors):

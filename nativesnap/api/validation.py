@@ -90,8 +90,11 @@ def _message(error, root="the body"):
     if kind == "additionalProperties":
         extra = sorted(set(error.instance) - set(schema.get("properties", {})))
         allowed = ", ".join(sorted(schema.get("properties", {}))) or "none"
-        return (f"unknown field(s) {', '.join(map(repr, extra))} in {where}; "
-                f"allowed: {allowed}")
+        # Field names are input too: a few, shortened, never all of them.
+        named = ", ".join(_short(key) for key in extra[:3])
+        if len(extra) > 3:
+            named += f" and {len(extra) - 3} more"
+        return f"unknown field(s) {named} in {where}; allowed: {allowed}"
     if kind == "required":
         return error.message.replace("is a required property",
                                      f"is required in {where}")

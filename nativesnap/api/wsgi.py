@@ -10,6 +10,7 @@ is logged and never sent.
 import functools
 import json
 import time
+import urllib.parse
 
 from oslo_log import log as logging
 from oslo_utils import uuidutils
@@ -206,11 +207,61 @@ def _parse_body(req):
             where="Content-Type",
             reason=f"'{ctype[:60]}' is not supported; send application/json")
     try:
-        return json.loads(req.body.decode("utf-8"))
+        body = json.loads(req.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise exception.ValidationError(
             where="request body", reason=f"the body is not valid JSON ({e})"
         ) from None
+    _check_no_surrogates(body)
+    return body
+
+
+def _check_no_surrogates(value):
+    """JSON's \\u escapes can spell a lone UTF-16 surrogate, which is no
+    character: no database can store it. Refuse it as invalid input."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise exception.ValidationError(
+                    where="request body",
+                    reason=f"a string holds the unpaired UTF-16 surrogate "
+                           f"{item[e.start]!a}; send text as valid Unicode"
+                ) from None
+
+
+def _check_url_text(req):
+    """The path and query string must be UTF-8 once percent-decoded; webob
+    would raise UnicodeDecodeError deep in a handler otherwise."""
+    for where, read in (("URL path", lambda: req.path_info),
+                        ("query string", lambda: req.GET)):
+        try:
+            read()
+        except UnicodeDecodeError:
+            raise exception.ValidationError(
+                where=where, reason="it is not UTF-8 once percent-decoded"
+            ) from None
+
+
+def logged_path_qs(req):
+    """The request's path and query string for the log, percent-encoded as
+    received when they are not UTF-8 (webob's path_qs would raise)."""
+    try:
+        return req.path_qs
+    except UnicodeDecodeError:
+        raw = (req.environ.get("SCRIPT_NAME", "")
+               + req.environ.get("PATH_INFO", "")).encode("latin-1")
+        path = urllib.parse.quote(raw, safe="/:@!$&'()*+,;=-._~")
+        query = req.environ.get("QUERY_STRING")
+        return f"{path}?{query}" if query else path
 
 
 class Router:
@@ -236,7 +287,11 @@ class Router:
                 self.mapper.connect(path + "/", route_index=str(index))
 
     def __call__(self, req):
-        match = self.mapper.match(req.path_info)
+        path = req.path_info
+        # routes anchors its patterns with "$", which also matches before a
+        # final newline: "/v1/servers/\n" was the server listing. Every route
+        # but "/" also takes a trailing "/", after which "$" is the very end.
+        match = self.mapper.match(path + "/" if path.endswith("\n") else path)
         if match is None:
             raise exception.NotFound(
                 f"No resource at {req.path_info[:200]}; see GET /v1 for the API.")
@@ -281,7 +336,8 @@ class APIApplication:
             version = req.environ.get("nativesnap.api_version")
         except Exception:
             LOG.exception("Unexpected error handling %s %s (request %s)",
-                          req.method, req.path, request_id)
+                          req.method, logged_path_qs(req).split("?")[0],
+                          request_id)
             resp = internal_error_response(request_id)
         version = version or microversion.MIN_VERSION
         resp.headers[microversion.HEADER] = (
@@ -291,7 +347,7 @@ class APIApplication:
         duration_ms = (time.monotonic() - started) * 1000
         # Method, path, status, duration, request id; never headers (tokens).
         LOG.info('%s "%s %s" status: %s time: %.1f ms', request_id, req.method,
-                 req.path_qs[:500], resp.status_code, duration_ms)
+                 logged_path_qs(req)[:500], resp.status_code, duration_ms)
         return resp
 
     def _handle(self, req):
@@ -304,6 +360,7 @@ class APIApplication:
             if len(data) > limit:
                 raise exception.RequestTooLarge(limit=limit)
             req.body = data
+        _check_url_text(req)
         req.environ["nativesnap.api_version"] = microversion.parse_header(
             req.headers.get(microversion.HEADER))
         if req.path_info.rstrip("/") not in self.public_paths:

@@ -55,6 +55,7 @@ def main(argv=None):
     server = cheroot_wsgi.Server((CONF.api.host, CONF.api.port), app,
                                  numthreads=CONF.api.server_threads,
                                  timeout=CONF.api.request_timeout,
+                                 request_queue_size=CONF.api.backlog,
                                  server_name="nativesnap")
     stop = threading.Event()
 

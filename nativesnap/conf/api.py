@@ -20,6 +20,11 @@ opts = [
                help="Largest request body accepted, in bytes; larger ones answer 413."),
     cfg.IntOpt("server_threads", default=32, min=2,
                help="Threads of the WSGI server answering requests."),
+    cfg.IntOpt("backlog", default=4096, min=1,
+               help="Connections the listening socket queues before they are "
+                    "accepted (the kernel caps it at net.core.somaxconn). Too "
+                    "small a queue drops or resets the connections of a burst "
+                    "of clients."),
     cfg.IntOpt("request_timeout", default=60, min=1,
                help="Seconds a client connection may stay idle before it is closed."),
     cfg.URIOpt("public_endpoint",

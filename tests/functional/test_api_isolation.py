@@ -159,3 +159,27 @@ def test_admin_sees_every_project_with_all_projects(api, alice, bob_server):
     snaps = h.list_ids(api, "/v1/snapshots?all_projects=true&limit=1000")
     assert {srv, bob_server} <= set(servers)
     assert snap in snaps
+
+
+# --- markers -------------------------------------------------------------------------
+
+MARKER_LISTINGS = {
+    "servers": ("/v1/servers?marker={srv}", "/v1/servers?marker={unknown}"),
+    "snapshots": ("/v1/snapshots?marker={snap}", "/v1/snapshots?marker={unknown}"),
+    "own-server-snapshots": ("/v1/servers/{own}/snapshots?marker={snap}",
+                             "/v1/servers/{own}/snapshots?marker={unknown}"),
+}
+
+
+@pytest.mark.parametrize("listing", sorted(MARKER_LISTINGS))
+def test_another_projects_id_as_a_list_marker_answers_like_an_unknown_marker(
+        api, alice, bob_server, listing):
+    srv, snap = alice
+    foreign, unknown = MARKER_LISTINGS[listing]
+    ids = {"srv": srv, "snap": snap, "own": bob_server,
+           "unknown": str(uuid.uuid4())}
+    resp = api.request("GET", foreign.format(**ids), token=h.BOB)
+    message = h.assert_fault(resp, 400, "marker")
+    other = h.assert_fault(api.request("GET", unknown.format(**ids), token=h.BOB),
+                           400, "marker")
+    assert _without_ids(message, srv, snap) == _without_ids(other, ids["unknown"])

@@ -9,14 +9,15 @@ uuid = {
     "x-error": "must be a UUID (8-4-4-4-12 hexadecimal digits)",
 }
 
-# 1-255 characters, no control characters, no leading or trailing white space.
+# 1-255 characters, no control characters (Unicode's Cc: C0, DEL and C1), no
+# leading or trailing white space.
 # Anything else (XML, shell or path characters included) is allowed: names are
 # labels and never reach a path, a command line or XML unescaped.
 name = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": r"^(?![\s])[^\x00-\x1f\x7f]*(?<![\s])$",
+    "pattern": r"^(?![\s])[^\x00-\x1f\x7f-\x9f]*(?<![\s])$",
     "x-error": "must be 1-255 characters without control characters or leading "
                "or trailing white space",
 }
@@ -24,7 +25,7 @@ name = {
 description = {
     "type": ["string", "null"],
     "maxLength": 1024,
-    "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+    "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
     "x-error": "must be at most 1024 characters without control characters",
 }
 

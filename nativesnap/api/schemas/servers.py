@@ -1,6 +1,7 @@
 """Request schemas of /v1/servers."""
 
 from nativesnap.api.schemas import parameter_types as types
+from nativesnap.common import states
 from nativesnap.db import api as db_api
 
 adopt = types.envelope("server", {
@@ -11,7 +12,7 @@ adopt = types.envelope("server", {
                    "pattern": "^[a-z][a-z0-9_]*$",
                    "x-error": "must be a driver name such as 'libvirt'"},
         "hypervisor_ref": {"type": "string", "minLength": 1, "maxLength": 255,
-                           "pattern": r"^[^\x00-\x1f\x7f]+$",
+                           "pattern": r"^[^\x00-\x1f\x7f-\x9f]+$",
                            "x-error": "must be 1-255 characters without "
                                       "control characters"},
         "project_id": types.project_id,
@@ -54,7 +55,7 @@ index_query = {
         "marker": types.query_uuid,
         "sort_key": {"type": "string", "enum": list(db_api.SERVER_SORT_KEYS)},
         "sort_dir": types.query_sort_dir,
-        "status": {"type": "string", "minLength": 1, "maxLength": 16},
+        "status": {"type": "string", "enum": list(states.SERVER_STATUSES)},
     },
     "additionalProperties": False,
 }
