@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
-.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean fuzz
+.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean fuzz soak
 
 all: test
 
@@ -50,6 +50,15 @@ fuzz: setup
 	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" \
 	NATIVESNAP_FUZZ_EXAMPLES="$${FUZZ_EXAMPLES:-300}" NATIVESNAP_FUZZ_REPORT=build/fuzz \
 	$(VENV)/bin/pytest tests/functional/test_fuzz_api.py --timeout=7200 -s $(PYTEST_ARGS)
+
+# The full soak of the libvirt driver (docs/reliability.md): SOAK_CYCLES (200)
+# snapshot create/delete cycles and SOAK_REVERTS (50) revert cycles on one TCG
+# guest, checked inside the guest; figures printed and written to build/soak/.
+soak: setup
+	tools/start-libvirtd
+	NATIVESNAP_SOAK_CYCLES="$${SOAK_CYCLES:-200}" NATIVESNAP_SOAK_REVERTS="$${SOAK_REVERTS:-50}" \
+	NATIVESNAP_SOAK_REPORT=build/soak/soak.json \
+	$(VENV)/bin/pytest tests/functional/test_libvirt_soak.py --timeout=7200 -s $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

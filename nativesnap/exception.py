@@ -74,6 +74,27 @@ class SnapshotNotOfServer(Invalid):
                "revert only to one of this server's own snapshots.")
 
 
+# Cinder's assisted volume snapshots answer 400 where Nova does: an unknown or
+# unattached volume, and a server that is busy or not ready.
+class VolumeNotAttached(Invalid):
+    msg_fmt = ("Volume %(volume_id)s is not attached to any server nativesnap "
+               "manages on this host; assisted snapshots need the volume "
+               "attached (a disk whose serial is the volume id) to a server "
+               "adopted by nativesnap.")
+
+
+class VolumeAttachedToSeveral(Invalid):
+    msg_fmt = ("Volume %(volume_id)s is attached to several servers "
+               "(%(servers)s); assisted snapshots of a multi-attached volume "
+               "are not supported.")
+
+
+class VolumeServerBusy(Invalid):
+    msg_fmt = ("Server %(server_id)s, which volume %(volume_id)s is attached "
+               "to, is busy with task '%(task_state)s'; retry when its "
+               "task_state is null.")
+
+
 # --- 401 / 403 -------------------------------------------------------------
 
 
@@ -162,6 +183,10 @@ class ServerNotReady(Conflict):
     msg_fmt = "Server %(server_id)s is %(status)s; %(verb)s needs it %(needed)s."
 
 
+class VolumeConflict(Conflict):
+    msg_fmt = "Cannot %(verb)s: %(reason)s"
+
+
 class AlreadyAdopted(Conflict):
     msg_fmt = ("%(driver)s object '%(ref)s' is already managed as server "
                "%(server_id)s.")
@@ -185,9 +210,47 @@ class TaskCancelled(NativesnapException):
     code = 500
 
 
+class FailpointTriggered(NativesnapException):
+    msg_fmt = ("Failpoint %(name)s triggered: a fault injected on purpose "
+               "([fault_injection] failpoints).")
+    code = 500
+
+
+class InvalidFailpoint(NativesnapException):
+    msg_fmt = "Invalid [fault_injection] failpoints entry %(reason)s"
+    code = 500
+
+
 class DriverError(NativesnapException):
     msg_fmt = "The %(driver)s driver failed to %(verb)s: %(reason)s"
     code = 500
+
+
+class CinderCallFailed(NativesnapException):
+    """A call to Cinder failed; 502 because the failing peer is upstream.
+
+    ``status`` (kwargs) is Cinder's HTTP status when it answered, else None;
+    ``attempts`` how many times the call was made.
+    """
+
+    msg_fmt = "Cinder call %(call)s of %(what)s %(id)s failed: %(answer)s"
+    code = 502
+
+    @property
+    def status(self):
+        return self.kwargs.get("status")
+
+    @property
+    def attempts(self):
+        return self.kwargs.get("attempts")
+
+
+class InsufficientStorage(NativesnapException):
+    """A disk nativesnap writes to is full (ENOSPC): nothing is wrong with the
+    request or the service, and the same request succeeds once space is
+    freed, hence WebDAV's 507 rather than a bare 500."""
+    msg_fmt = "Not enough disk space to %(verb)s: %(reason)s"
+    code = 507
 
 
 class ServiceUnavailable(NativesnapException):

@@ -68,8 +68,11 @@ class APIServer:
     """A real nativesnap-api process (cheroot) on 127.0.0.1 with its own
     state directory and database."""
 
-    def __init__(self, state_dir, db_url, drivers=("fake",), extra_conf=None):
+    def __init__(self, state_dir, db_url, drivers=("fake",), extra_conf=None,
+                 env=None):
         self.state_dir = state_dir
+        # Extra environment of the process (e.g. a PATH with a wrapper first).
+        self.env = env
         self.db_url = db_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -102,7 +105,8 @@ class APIServer:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "nativesnap-api"), "--config-file", self.conf_path],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env=None if self.env is None else dict(os.environ, **self.env))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -135,6 +135,20 @@ def connect(uri=LIBVIRT_URI):
     return libvirt.open(uri)
 
 
+@dataclasses.dataclass(frozen=True)
+class DiskSpec:
+    """How to make one disk, where the defaults will not do (e.g. a Cinder
+    volume: a file named ``volume-<volume id>`` whose serial is the volume id).
+
+    ``file_name``: a plain file name in the guest's directory (default
+    ``<uuid>.qcow2``); ``serial``: the disk's <serial> (default 20 hex digits);
+    ``blank_size``: make an empty qcow2 of that virtual size (e.g. "64M")
+    instead of the ext4 template (the guest then sees a raw block device)."""
+    file_name: str | None = None
+    serial: str | None = None
+    blank_size: str | None = None
+
+
 @dataclasses.dataclass
 class GuestDisk:
     target: str        # vda, vdb, vdc
@@ -203,8 +217,18 @@ class Guest:
     def __init__(self, conn, base_dir, images=None, disks=1, memory_mib=128, vcpus=1,
                  disk_mode="copy", virt_type="qemu", cmdline_extra="",
                  on_reboot="destroy"):
-        if not 1 <= disks <= MAX_DISKS:
-            raise ValueError(f"disks must be 1..{MAX_DISKS}, not {disks}")
+        # ``disks``: how many default disks, or a list with a DiskSpec (or
+        # None for the default) per disk.
+        specs = ([None] * disks if isinstance(disks, int) else list(disks))
+        specs = [spec or DiskSpec() for spec in specs]
+        if not 1 <= len(specs) <= MAX_DISKS:
+            raise ValueError(f"disks must be 1..{MAX_DISKS}, not {len(specs)}")
+        for spec in specs:
+            name = spec.file_name
+            if name is not None and (not name or "/" in name
+                                     or name in (".", "..")):
+                raise ValueError(f"file_name must be a plain file name, "
+                                 f"not {name!r}")
         if disk_mode not in ("copy", "overlay"):
             raise ValueError(f"disk_mode must be 'copy' or 'overlay', not {disk_mode!r}")
         self.conn = conn
@@ -225,12 +249,19 @@ class Guest:
         self.disks = []
         os.makedirs(self.dir)
         try:
-            for index in range(disks):
+            for index, spec in enumerate(specs):
                 disk_id = uuid.uuid4()
+                name = spec.file_name or f"{disk_id}.qcow2"
                 disk = GuestDisk(target="vd" + "abc"[index],
-                                 path=os.path.join(self.dir, f"{disk_id}.qcow2"),
-                                 serial=disk_id.hex[:20], mountpoint=MOUNTPOINTS[index])
-                self._make_disk(disk.path)
+                                 path=os.path.join(self.dir, name),
+                                 serial=spec.serial or disk_id.hex[:20],
+                                 mountpoint=MOUNTPOINTS[index])
+                if spec.blank_size:
+                    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2",
+                                    disk.path, spec.blank_size], check=True,
+                                   capture_output=True, timeout=60)
+                else:
+                    self._make_disk(disk.path)
                 self.disks.append(disk)
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -258,7 +289,8 @@ class Guest:
 
     def xml(self):
         disks = "\n".join(DISK_XML.format(path=_xml_escape(d.path), target=d.target,
-                                          serial=d.serial) for d in self.disks)
+                                          serial=_xml_escape(d.serial))
+                          for d in self.disks)
         return DOMAIN_XML.format(
             virt_type=self.virt_type, name=self.name, uuid=self.uuid,
             memory_mib=self.memory_mib, vcpus=self.vcpus,

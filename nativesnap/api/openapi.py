@@ -30,10 +30,21 @@ def _clean(schema):
 
 
 def _query_parameters(schema):
+    required = set(schema.get("required", ()))
     params = []
     for name, prop in sorted(schema.get("properties", {}).items()):
-        params.append({"name": name, "in": "query", "required": False,
-                       "schema": _clean(prop)})
+        param = {"name": name, "in": "query", "required": name in required}
+        if prop.get("contentMediaType") == "application/json" and \
+                "contentSchema" in prop:
+            # A string holding JSON (e.g. delete_info): documented as what
+            # the JSON must be, so clients and fuzzers send such JSON.
+            param["content"] = {"application/json": {
+                "schema": _clean(prop["contentSchema"])}}
+            if prop.get("description"):
+                param["description"] = prop["description"]
+        else:
+            param["schema"] = _clean(prop)
+        params.append(param)
     return params
 
 

@@ -1,6 +1,7 @@
 """The static route list of API v1 and the application factory."""
 
 from nativesnap.api import auth
+from nativesnap.api.extensions import assisted_volume_snapshots as avs
 from nativesnap.api.extensions import openapi as openapi_ext
 from nativesnap.api.extensions import server_snapshots
 from nativesnap.api.extensions import servers
@@ -19,6 +20,8 @@ def route_list(manager):
     snapshots_ctl = server_snapshots.ServerSnapshotsController(manager)
     all_snapshots_ctl = server_snapshots.SnapshotsController()
     openapi_ctl = openapi_ext.OpenAPIController()
+    avs_ctl = avs.AssistedVolumeSnapshotsController(manager)
+    nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(manager)
     routes = [
         ("/", {"GET": (versions_ctl, "index")}),
         ("/v1", {"GET": (versions_ctl, "show")}),
@@ -35,6 +38,14 @@ def route_list(manager):
         ("/v1/servers/{server_id}/snapshots/{snapshot_id}/action",
          {"POST": (snapshots_ctl, "action")}),
         ("/v1/snapshots", {"GET": (all_snapshots_ctl, "index")}),
+        ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
+                                              "POST": (avs_ctl, "create")}),
+        ("/v1/os-assisted-volume-snapshots/{snapshot_id}",
+         {"DELETE": (avs_ctl, "delete")}),
+        # Cinder's Nova client, with a Nova endpoint of <nativesnap>/v2.1.
+        ("/v2.1/os-assisted-volume-snapshots", {"POST": (nova_avs_ctl, "create")}),
+        ("/v2.1/os-assisted-volume-snapshots/{snapshot_id}",
+         {"DELETE": (nova_avs_ctl, "delete")}),
     ]
     openapi_ctl.routes = routes
     return routes

@@ -131,19 +131,26 @@ def schema(body_schema):
     return decorator
 
 
+def validate_query(schema_, req):
+    """The query string as a dict, each parameter given once and the whole
+    valid against ``schema_``; for handlers that check policy first."""
+    params = {}
+    for key, value in req.GET.items():
+        if key in params:
+            raise exception.ValidationError(
+                where="query string",
+                reason=f"parameter '{key}' is given more than once")
+        params[key] = value
+    validate(schema_, params, where="query string")
+    return params
+
+
 def query_schema(schema_):
     """Decorator: validate the query string (each parameter once) first."""
     def decorator(func):
         @functools.wraps(func)
         def wrapper(self, req, *args, **kwargs):
-            params = {}
-            for key, value in req.GET.items():
-                if key in params:
-                    raise exception.ValidationError(
-                        where="query string",
-                        reason=f"parameter '{key}' is given more than once")
-                params[key] = value
-            validate(schema_, params, where="query string")
+            validate_query(schema_, req)
             return func(self, req, *args, **kwargs)
         wrapper.query_schema = schema_
         return wrapper

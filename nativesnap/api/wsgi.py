@@ -212,11 +212,11 @@ def _parse_body(req):
         raise exception.ValidationError(
             where="request body", reason=f"the body is not valid JSON ({e})"
         ) from None
-    _check_no_surrogates(body)
+    check_no_surrogates(body)
     return body
 
 
-def _check_no_surrogates(value):
+def check_no_surrogates(value):
     """JSON's \\u escapes can spell a lone UTF-16 surrogate, which is no
     character: no database can store it. Refuse it as invalid input."""
     todo = [value]
@@ -339,10 +339,13 @@ class APIApplication:
                           req.method, logged_path_qs(req).split("?")[0],
                           request_id)
             resp = internal_error_response(request_id)
-        version = version or microversion.MIN_VERSION
-        resp.headers[microversion.HEADER] = (
-            f"{microversion.SERVICE_TYPE} {microversion.fmt(version)}")
-        resp.headers["Vary"] = microversion.HEADER
+        if microversion.is_compute_path(req.environ.get("PATH_INFO", "")):
+            resp.headers.update(microversion.compute_headers())
+        else:
+            version = version or microversion.MIN_VERSION
+            resp.headers[microversion.HEADER] = (
+                f"{microversion.SERVICE_TYPE} {microversion.fmt(version)}")
+            resp.headers["Vary"] = microversion.HEADER
         resp.headers["X-OpenStack-Request-Id"] = request_id
         duration_ms = (time.monotonic() - started) * 1000
         # Method, path, status, duration, request id; never headers (tokens).
@@ -361,8 +364,12 @@ class APIApplication:
                 raise exception.RequestTooLarge(limit=limit)
             req.body = data
         _check_url_text(req)
-        req.environ["nativesnap.api_version"] = microversion.parse_header(
-            req.headers.get(microversion.HEADER))
+        if microversion.is_compute_path(req.environ.get("PATH_INFO", "")):
+            # Nova's corner for Cinder: Nova's headers, not our negotiation.
+            microversion.parse_compute_headers(req.headers)
+        else:
+            req.environ["nativesnap.api_version"] = microversion.parse_header(
+                req.headers.get(microversion.HEADER))
         if req.path_info.rstrip("/") not in self.public_paths:
             req.environ["nativesnap.context"] = self.auth(req)
         try:

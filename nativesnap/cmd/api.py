@@ -17,10 +17,12 @@ from cheroot import wsgi as cheroot_wsgi
 from oslo_log import log as logging
 
 from nativesnap.api import router
+from nativesnap.common import failpoints
 from nativesnap.common import service
 from nativesnap.conf import CONF
 from nativesnap import context as ns_context
 from nativesnap.db import migration
+from nativesnap import exception
 from nativesnap.manager import manager as ns_manager
 
 LOG = logging.getLogger(__name__)
@@ -37,6 +39,10 @@ def _check_schema():
 def main(argv=None):
     argv = sys.argv if argv is None else argv
     service.parse_args(argv, "nativesnap REST API")
+    try:
+        failpoints.configure(CONF.fault_injection.failpoints)
+    except exception.InvalidFailpoint as e:
+        service.die(str(e))
     service.ensure_state_dirs()
     _check_schema()
 

@@ -55,8 +55,12 @@ EXPORTING = "exporting"
 # Server deletion also holds the task lock, so nothing starts on a server that
 # is being destroyed; nativesnap's addition to the design's list.
 DELETING_SERVER = "deleting"
+# Cinder's assisted volume snapshots (os-assisted-volume-snapshots) hold the
+# lock of the server the volume is attached to, like any other task.
+VOLUME_SNAPSHOTTING = "volume_snapshotting"
+DELETING_VOLUME_SNAPSHOT = "volume_snapshot_deleting"
 TASK_STATES = (SNAPSHOTTING, REVERTING, DELETING_SNAPSHOT, SPAWNING, EXPORTING,
-               DELETING_SERVER)
+               DELETING_SERVER, VOLUME_SNAPSHOTTING, DELETING_VOLUME_SNAPSHOT)
 
 ADOPTED = "adopted"
 SPAWNED = "spawned"
@@ -67,6 +71,19 @@ IMAGE_SAVING = "saving"
 IMAGE_ACTIVE = "active"
 IMAGE_ERROR = "error"
 IMAGE_STATUSES = (IMAGE_SAVING, IMAGE_ACTIVE, IMAGE_ERROR)
+
+# --- assisted volume snapshot operations (Cinder's requests) ---------------------
+VOLUME_OP_CREATE = "create"
+VOLUME_OP_DELETE = "delete"
+VOLUME_OP_ACTIONS = (VOLUME_OP_CREATE, VOLUME_OP_DELETE)
+# running: accepted, the work goes on; succeeded / failed: the work ended so
+# (and Cinder was called back); refused: answered 400, nothing was done.
+VOLUME_OP_RUNNING = "running"
+VOLUME_OP_SUCCEEDED = "succeeded"
+VOLUME_OP_FAILED = "failed"
+VOLUME_OP_REFUSED = "refused"
+VOLUME_OP_STATUSES = (VOLUME_OP_RUNNING, VOLUME_OP_SUCCEEDED, VOLUME_OP_FAILED,
+                      VOLUME_OP_REFUSED)
 
 # --- snapshot properties -------------------------------------------------------
 QUIESCE_REQUIRED = "required"

@@ -3,8 +3,10 @@
 from oslo_config import cfg
 
 from nativesnap.conf import api
+from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
+from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 
@@ -14,4 +16,6 @@ default.register_opts(CONF)
 api.register_opts(CONF)
 database.register_opts(CONF)
 image.register_opts(CONF)
+cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
+fault_injection.register_opts(CONF)

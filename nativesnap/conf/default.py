@@ -30,6 +30,11 @@ opts = [
                help="Seconds between refreshes of idle servers' status from the "
                     "hypervisor (0 turns it off; showing one server always "
                     "refreshes it)."),
+    cfg.IntOpt("assisted_volume_records_days", default=30, min=0,
+               help="Days the record of an assisted volume snapshot operation "
+                    "(GET /v1/os-assisted-volume-snapshots) is kept; older "
+                    "records are removed as new ones are made. 0 keeps them "
+                    "all."),
     cfg.IntOpt("shutdown_timeout", default=60, min=0,
                help="On SIGTERM, seconds to wait for running tasks before exiting. "
                     "Tasks still running then are left to start-up recovery."),

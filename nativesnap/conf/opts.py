@@ -7,14 +7,16 @@ from oslo_policy import opts as policy_opts
 
 import nativesnap.conf  # noqa: F401 - registers options and defaults
 from nativesnap.conf import api
+from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
+from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image, libvirt)
+_MODULES = (default, api, image, libvirt, fault_injection, cinder)
 
 
 def list_opts():

@@ -33,6 +33,8 @@ _WRITER = "nativesnap_writer"
 # Columns a list may be sorted by; anything else is refused with 400.
 SNAPSHOT_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
 SERVER_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
+# The record of assisted volume snapshots is listed newest first only.
+VOLUME_OPERATION_SORT_KEYS = ("created_at",)
 
 
 def _sqlite_on_connect(dbapi_connection, _record):
@@ -189,10 +191,11 @@ def _row_dicts(rows):
 
 def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
               marker_not_found):
-    if sort_key not in (SNAPSHOT_SORT_KEYS if model is models.Snapshot
-                        else SERVER_SORT_KEYS):
-        raise exception.InvalidSortKey(key=sort_key, allowed=", ".join(
-            SNAPSHOT_SORT_KEYS if model is models.Snapshot else SERVER_SORT_KEYS))
+    allowed = {models.Snapshot: SNAPSHOT_SORT_KEYS,
+               models.AssistedVolumeOperation: VOLUME_OPERATION_SORT_KEYS}.get(
+        model, SERVER_SORT_KEYS)
+    if sort_key not in allowed:
+        raise exception.InvalidSortKey(key=sort_key, allowed=", ".join(allowed))
     marker = None
     if marker_id is not None:
         marker = query.filter(model.id == marker_id).one_or_none()
@@ -470,3 +473,70 @@ def server_current_snapshot_ids(context, server_ids):
         return dict(session.query(models.Server.id,
                                   models.Server.current_snapshot_id).filter(
             models.Server.id.in_(list(server_ids))))
+
+
+# --- assisted volume snapshot operations -------------------------------------
+
+
+def volume_operation_create(context, values):
+    with writer(context) as session:
+        row = models.AssistedVolumeOperation()
+        row.update(values)
+        session.add(row)
+        session.flush()
+        return _to_dict(row)
+
+
+def volume_operation_get(context, operation_id):
+    with reader(context) as session:
+        row = session.get(models.AssistedVolumeOperation, operation_id)
+        if row is None:
+            raise exception.NotFound(
+                f"Assisted volume operation {operation_id} could not be found.")
+        return _to_dict(row)
+
+
+def volume_operation_update(context, operation_id, values, expected_status=None):
+    """Update an operation record; with ``expected_status`` only if it still
+    has it (an operation is finished once)."""
+    values = dict(values)
+    values["updated_at"] = timeutils.utcnow()
+    with writer(context) as session:
+        query = session.query(models.AssistedVolumeOperation).filter_by(
+            id=operation_id)
+        if expected_status is not None:
+            query = query.filter_by(status=expected_status)
+        count = query.update(values, synchronize_session=False)
+        row = session.get(models.AssistedVolumeOperation, operation_id,
+                          populate_existing=True)
+        if row is None:
+            raise exception.NotFound(
+                f"Assisted volume operation {operation_id} could not be found.")
+        if count == 0:
+            raise exception.UnexpectedStatus(
+                what="Assisted volume operation", id=operation_id,
+                expected=expected_status, actual=row.status)
+        return _to_dict(row)
+
+
+def volume_operation_get_all(context, filters=None, sort_dir="desc", limit=None,
+                             marker=None):
+    """Operation records, newest first (``sort_dir`` asc: oldest first)."""
+    with reader(context) as session:
+        query = _columns_query(session, models.AssistedVolumeOperation)
+        for key, value in (filters or {}).items():
+            query = query.filter(
+                getattr(models.AssistedVolumeOperation, key) == value)
+        rows = _paginate(session, models.AssistedVolumeOperation, query,
+                         "created_at", sort_dir, limit, marker,
+                         exception.InvalidMarker(marker=marker))
+        return _row_dicts(rows)
+
+
+def volume_operation_purge(context, before):
+    """Remove finished operation records made before ``before``; how many."""
+    with writer(context) as session:
+        return session.query(models.AssistedVolumeOperation).filter(
+            models.AssistedVolumeOperation.created_at < before,
+            models.AssistedVolumeOperation.status != "running").delete(
+            synchronize_session=False)

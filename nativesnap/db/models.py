@@ -112,3 +112,35 @@ class Image(BASE, NativesnapBase):
     sha256 = sa.Column(sa.String(64), nullable=True)
     location = sa.Column(sa.Text, nullable=True)
     fault = sa.Column(NullableJson, nullable=True)
+
+
+class AssistedVolumeOperation(BASE, NativesnapBase):
+    """One of Cinder's os-assisted-volume-snapshots requests and its outcome:
+    who asked, for which volume and server, which files, how it ended."""
+
+    __tablename__ = "assisted_volume_operations"
+    __table_args__ = (
+        sa.Index("assisted_volume_operations_created_at_idx", "created_at"),
+        sa.Index("assisted_volume_operations_volume_id_idx", "volume_id"),
+        sa.Index("assisted_volume_operations_host_status_idx", "host", "status"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    host = sa.Column(sa.String(255), nullable=False)
+    action = sa.Column(sa.String(16), nullable=False)
+    status = sa.Column(sa.String(16), nullable=False)
+    volume_id = sa.Column(sa.String(36), nullable=False)
+    # Cinder's snapshot id (create_info.snapshot_id, or the DELETE's path).
+    snapshot_id = sa.Column(sa.String(36), nullable=False)
+    # No foreign key: the record outlives the server it was about.
+    server_id = sa.Column(sa.String(36), nullable=True)
+    disk = sa.Column(sa.String(32), nullable=True)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    project_id = sa.Column(sa.String(255), nullable=True)
+    request_id = sa.Column(sa.String(64), nullable=True)
+    request = sa.Column(NullableJson, nullable=True)
+    files = sa.Column(NullableJson, nullable=True)
+    callback = sa.Column(NullableJson, nullable=True)
+    finished_at = sa.Column(sa.DateTime, nullable=True)
+    duration_ms = sa.Column(sa.Integer, nullable=True)
+    fault = sa.Column(NullableJson, nullable=True)

@@ -12,12 +12,15 @@ import threading
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
+from nativesnap.common import failpoints
 from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap.db import api as db
 from nativesnap import exception
 from nativesnap.image import local as local_store
+from nativesnap.manager import assisted_volumes
 from nativesnap.manager import recovery
+from nativesnap.manager import server_volumes
 from nativesnap.manager import task_runner
 from nativesnap import objects
 from nativesnap.objects import image as image_obj
@@ -45,7 +48,8 @@ def _server_driver_info(result):
 
 
 class Manager:
-    def __init__(self, host=None, drivers=None, runner=None, image_store=None):
+    def __init__(self, host=None, drivers=None, runner=None, image_store=None,
+                 volume_api=None):
         self.host = host or CONF.host
         self.drivers = drivers if drivers is not None else {
             name: virt_driver.load_driver(name) for name in CONF.enabled_drivers}
@@ -54,8 +58,17 @@ class Manager:
             cancel_grace=CONF.task_cancel_grace)
         self.image_store = image_store or local_store.LocalImageStore(
             CONF.image.store_path)
+        self._volume_api = volume_api
         self._sync_stop = threading.Event()
         self._sync_thread = None
+
+    @property
+    def volume_api(self):
+        """Cinder, made on first use: most deployments never call it."""
+        if self._volume_api is None:
+            from nativesnap.volume import cinder
+            self._volume_api = cinder.CinderAPI()
+        return self._volume_api
 
     # --- start-up and shutdown -----------------------------------------------
 
@@ -135,7 +148,8 @@ class Manager:
         before the task could touch them, for the API's answer (the task owns
         the originals)."""
         task = task_runner.Task(uuidutils.generate_uuid(), name, server.id, work,
-                                on_success, on_failure, CONF.task_timeout)
+                                self._or_reconcile(on_success),
+                                self._or_reconcile(on_failure), CONF.task_timeout)
         self.runner.reserve()
         try:
             with db.writer(server._context):
@@ -152,6 +166,21 @@ class Manager:
             on_failure(task, e)  # shutting down between the two steps
             raise
         return copies
+
+    def _or_reconcile(self, record):
+        """``record`` (a task's on_success or on_failure) or, when saving the
+        outcome fails, what start-up recovery does after a crash, at once: a
+        database that failed for a moment must not leave the server locked
+        until the service restarts."""
+        def recorded(task, value):
+            try:
+                record(task, value)
+            except Exception:
+                LOG.exception("Saving the outcome of task %s (%s) on server %s "
+                              "failed; reconciling it now", task.id, task.name,
+                              task.server_id)
+                recovery.recover_task(self, task.server_id, task.id)
+        return recorded
 
     def _progress(self, task, record):
         def progress(percent):
@@ -231,11 +260,13 @@ class Manager:
         server.create()
 
         def work(task):
+            failpoints.hit("manager.spawn.before_driver")
             return driver.spawn_from_snapshot(
                 context, source, snapshot, server, linked, power_on,
                 lambda percent: task.check_cancelled())
 
         def on_success(task, result):
+            failpoints.hit("manager.spawn.before_db_save")
             self._release(server, task, hypervisor_ref=result.hypervisor_ref,
                           status=result.status, driver_info=result.driver_info)
 
@@ -288,12 +319,15 @@ class Manager:
             raise exception.UnsupportedOperation(
                 driver=driver.name, verb="revert_to_snapshot",
                 reason="reverting to a snapshot other than the latest")
+        driver.validate_revert(server, snapshot)
 
         def work(task):
+            failpoints.hit("manager.revert.before_driver")
             return driver.revert_to_snapshot(context, server, snapshot, power_on,
                                              lambda percent: task.check_cancelled())
 
         def on_success(task, result):
+            failpoints.hit("manager.revert.before_db_save")
             self._release(server, task, status=result.status,
                           current_snapshot_id=snapshot.id, fault=None,
                           **_server_driver_info(result))
@@ -330,10 +364,15 @@ class Manager:
         snapshot.parent_id = server.current_snapshot_id
 
         def work(task):
+            failpoints.hit("manager.create.before_driver")
+            if include_volumes:
+                server_volumes.make_cinder_snapshots(self.volume_api, driver,
+                                                     server, snapshot)
             return driver.create_snapshot(context, server, snapshot,
                                           self._progress(task, snapshot))
 
         def on_success(task, result):
+            failpoints.hit("manager.create.before_db_save")
             # One transaction: a crash cannot leave the snapshot available
             # but the lock held and the server's current snapshot not moved.
             with db.writer(server._context):
@@ -348,6 +387,9 @@ class Manager:
                                     driver_info=result.driver_info)
                 self._release(server, task, current_snapshot_id=snapshot.id,
                               **_server_driver_info(result))
+            if result.volumes:
+                server_volumes.finalise(self.volume_api, server.project_id,
+                                        result.volumes, server_volumes.AVAILABLE)
 
         def on_failure(task, exc):
             LOG.error("Snapshot %s of server %s failed: %s", snapshot.id,
@@ -358,6 +400,9 @@ class Manager:
                 LOG.warning("Snapshot %s moved on before its failure was "
                             "recorded: %s", snapshot.id, e)
             self._release(server, task, status=self._status_after_failure(server))
+            if snapshot.volumes:
+                server_volumes.finalise(self.volume_api, server.project_id,
+                                        snapshot.volumes, server_volumes.ERROR)
 
         return self._start_task(server, states.SNAPSHOTTING, "create_snapshot", work,
                                 on_success, on_failure, target_id=snapshot.id,
@@ -391,10 +436,12 @@ class Manager:
         driver = self.driver_for(server)
 
         def work(task):
+            failpoints.hit("manager.delete.before_driver")
             return driver.delete_snapshot(context, server, snapshot,
                                           self._progress(task, snapshot))
 
         def on_success(task, result):
+            failpoints.hit("manager.delete.before_db_save")
             # One transaction: a crash cannot leave the row gone but the
             # server's current snapshot naming it.
             with db.writer(server._context):
@@ -457,12 +504,15 @@ class Manager:
         store = self.image_store
 
         def work(task):
+            failpoints.hit("manager.export.before_driver")
             dest = store.staging_path(image.id, disk_format)
             result = driver.export_snapshot(context, server, snapshot, dest,
                                             disk_format, self._progress(task, image))
+            failpoints.hit("manager.export.before_rename")
             return result, store.commit(image.id, disk_format)
 
         def on_success(task, outcome):
+            failpoints.hit("manager.export.before_db_save")
             result, location = outcome
             image.status = states.IMAGE_ACTIVE
             image.progress = 100
@@ -483,3 +533,11 @@ class Manager:
         return self._start_task(server, states.EXPORTING, "export_snapshot", work,
                                 on_success, on_failure, target_id=snapshot.id,
                                 records=[image.create], views=[image])[0]
+
+    # --- Cinder's assisted volume snapshots (assisted_volumes.py) ---------------
+
+    def volume_snapshot_create(self, context, volume_id, create_info):
+        return assisted_volumes.create(self, context, volume_id, create_info)
+
+    def volume_snapshot_delete(self, context, snapshot_id, delete_info):
+        assisted_volumes.delete(self, context, snapshot_id, delete_info)

@@ -12,7 +12,10 @@ server holds a task lock.
 from oslo_log import log as logging
 
 from nativesnap.common import states
+from nativesnap import context as ns_context
 from nativesnap import exception
+from nativesnap.manager import assisted_volumes
+from nativesnap.manager import server_volumes
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -21,6 +24,8 @@ from nativesnap.virt import driver as virt_driver
 LOG = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted by a restart of the service"
+# A task whose outcome could not be saved is reconciled at once, the same way.
+NOT_SAVED = "interrupted: its outcome could not be saved"
 
 
 def recover(manager, context):
@@ -45,6 +50,8 @@ def recover(manager, context):
         image.fault = {"code": 500, "message": f"Export {INTERRUPTED}; "
                                                "export the snapshot again."}
         image.save()
+    # Cinder's assisted snapshots (their servers' locks are released above).
+    assisted_volumes.recover(manager, context)
     if servers:
         LOG.info("Start-up recovery finished %d interrupted task(s)", len(servers))
 
@@ -61,7 +68,7 @@ def _reconcile(manager, context, server, task_state, target):
                                       reason=f"reconcile failed: {e}")
 
 
-def _recover_snapshot(manager, context, server, snapshot):
+def _recover_snapshot(manager, context, server, snapshot, why=INTERRUPTED):
     task_state = (states.SNAPSHOTTING if snapshot.status == states.CREATING
                   else states.DELETING_SNAPSHOT)
     outcome = _reconcile(manager, context, server, task_state, snapshot)
@@ -74,11 +81,17 @@ def _recover_snapshot(manager, context, server, snapshot):
             values = {k: v for k, v in outcome.values.items()
                       if k in snapshot.fields}
             snapshot.transition(states.CREATE_DONE, progress=100, **values)
+            if snapshot.volumes:
+                server_volumes.finalise(manager.volume_api, snapshot.project_id,
+                                        snapshot.volumes, server_volumes.AVAILABLE)
             return dict(server_values, current_snapshot_id=snapshot.id)
         LOG.info("Snapshot %s was not complete (%s); rolled back", snapshot.id,
                  outcome.reason)
         snapshot.transition(states.CREATE_FAILED, fault={
-            "code": 500, "message": f"Snapshot {INTERRUPTED}; {outcome.reason}."})
+            "code": 500, "message": f"Snapshot {why}; {outcome.reason}."})
+        if snapshot.volumes:
+            server_volumes.finalise(manager.volume_api, snapshot.project_id,
+                                    snapshot.volumes, server_volumes.ERROR)
         return server_values
     if outcome.completed:
         LOG.info("Snapshot %s was already removed; finishing its delete",
@@ -86,12 +99,12 @@ def _recover_snapshot(manager, context, server, snapshot):
         manager._forget_snapshot(server, snapshot)
         return dict(server_values, **manager._current_after_delete(server, snapshot))
     snapshot.transition(states.DELETE_FAILED, fault={
-        "code": 500, "message": f"Delete {INTERRUPTED}; {outcome.reason}; "
+        "code": 500, "message": f"Delete {why}; {outcome.reason}; "
                                 "delete it again."})
     return server_values
 
 
-def _recover_server(manager, context, server):
+def _recover_server(manager, context, server, why=INTERRUPTED):
     task_state = server.task_state
     LOG.info("Recovering server %s interrupted while %s", server.id, task_state)
     values = {}
@@ -107,7 +120,7 @@ def _recover_server(manager, context, server):
     if task_state in (states.SNAPSHOTTING, states.DELETING_SNAPSHOT):
         if target is not None and target.status in (states.CREATING,
                                                     states.DELETING):
-            values.update(_recover_snapshot(manager, context, server, target))
+            values.update(_recover_snapshot(manager, context, server, target, why))
     elif task_state == states.DELETING_SERVER:
         # Deleting a server is idempotent: finish it (destroying is done again
         # for a spawned server, an adopted one is only forgotten).
@@ -120,12 +133,12 @@ def _recover_server(manager, context, server):
     elif task_state in (states.REVERTING, states.SPAWNING):
         outcome = _reconcile(manager, context, server, task_state, target)
         if task_state == states.REVERTING and outcome.completed and target:
-            values["current_snapshot_id"] = target.id
+            values.update(current_snapshot_id=target.id, fault=None)
         if task_state == states.SPAWNING and not outcome.completed:
             values["status"] = states.SERVER_ERROR
         if not outcome.completed:
             values["fault"] = {"code": 500,
-                               "message": f"{task_state.capitalize()} {INTERRUPTED}; "
+                               "message": f"{task_state.capitalize()} {why}; "
                                           f"{outcome.reason}."}
         values.update({k: v for k, v in outcome.values.items()
                        if k in ("status", "hypervisor_ref", "driver_info")})
@@ -138,3 +151,26 @@ def _recover_server(manager, context, server):
         except Exception as e:
             LOG.warning("Could not read the state of server %s: %s", server.id, e)
     server.end_task(task_state, server.task_id, **values)
+
+
+def recover_task(manager, server_id, task_id):
+    """Reconcile one task whose outcome could not be saved (the database
+    failed at that moment), at once and as start-up recovery would after a
+    crash, so that its server is not left locked until the next restart.
+    Nothing is done once the lock has moved on."""
+    context = ns_context.get_admin_context()
+    server = server_obj.Server.get_by_id(context, server_id)
+    if server.task_id != task_id:
+        return
+    if server.task_state == states.EXPORTING:  # before the lock is released
+        for image in image_obj.ImageList.get_by_snapshots(
+                context, [server.task_target_id]):
+            if image.status == states.IMAGE_SAVING:
+                manager.image_store.discard(image.id, image.disk_format)
+                image.status = states.IMAGE_ERROR
+                image.fault = {"code": 500, "message": f"Export {NOT_SAVED}; "
+                                                       "export the snapshot again."}
+                image.save()
+    _recover_server(manager, context, server, why=NOT_SAVED)
+    LOG.info("Task %s on server %s reconciled after its outcome could not be "
+             "saved", task_id, server_id)

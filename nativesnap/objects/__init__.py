@@ -6,3 +6,4 @@ def register_all():
     __import__("nativesnap.objects.server")
     __import__("nativesnap.objects.snapshot")
     __import__("nativesnap.objects.image")
+    __import__("nativesnap.objects.volume_operation")

@@ -67,3 +67,11 @@ class ConsistencyField(fields.AutoTypedField):
 
 class ImageStatusField(fields.AutoTypedField):
     AUTO_TYPE = fields.Enum(valid_values=states.IMAGE_STATUSES)
+
+
+class VolumeOperationActionField(fields.AutoTypedField):
+    AUTO_TYPE = fields.Enum(valid_values=states.VOLUME_OP_ACTIONS)
+
+
+class VolumeOperationStatusField(fields.AutoTypedField):
+    AUTO_TYPE = fields.Enum(valid_values=states.VOLUME_OP_STATUSES)

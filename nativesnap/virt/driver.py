@@ -13,6 +13,7 @@ which also raises ``TaskCancelled`` once the manager has cancelled the task
 
 import abc
 import dataclasses
+import unicodedata
 
 from stevedore import driver as stevedore_driver
 
@@ -24,6 +25,25 @@ NAMESPACE = "nativesnap.virt.drivers"
 
 # Capability names shown in the server view (DESIGN §2).
 CAPABILITIES = ("memory", "quiesce", "revert_any", "tree", "linked_spawn", "export")
+
+
+def plain_file_name(what, name):
+    """``name`` when it is a plain file name, else Invalid (400). Cinder names
+    the files of an assisted volume snapshot; a driver joins them to the
+    volume's directory only after this check.
+
+    No '/', no '..', no ':' (QEMU reads a ``proto:`` prefix in a backing name
+    as a protocol, e.g. ``json:{...}`` or ``nbd:...``), no control
+    characters, 1-255 characters."""
+    if (not isinstance(name, str) or not 1 <= len(name) <= 255 or "/" in name
+            or ".." in name or ":" in name or name == "."
+            or any(unicodedata.category(c) == "Cc" for c in name)):
+        shown = repr(name)
+        shown = shown if len(shown) <= 60 else shown[:60] + "..."
+        raise exception.Invalid(
+            reason=f"{what} {shown} is not a plain file name (1-255 "
+                   "characters, no '/', '..', ':' or control characters)")
+    return name
 
 
 @dataclasses.dataclass
@@ -79,6 +99,27 @@ class SpawnResult:
 class ExportResult:
     size_bytes: int
     sha256: str
+
+
+@dataclasses.dataclass
+class VolumeDisk:
+    """A server's disk that is a Cinder volume: its serial is the volume id."""
+
+    volume_id: str
+    target: str  # e.g. vdb
+    type: str  # file | block | network
+    source: str | None  # the file the guest writes (None for network disks)
+    driver_type: str | None  # qcow2 | raw | ...
+    protocol: str | None = None
+
+
+@dataclasses.dataclass
+class VolumeSnapshotResult:
+    """What an assisted volume snapshot did, for the operation's record."""
+
+    #: The files involved ({"new_file": path} or the merge's files and how
+    #: they were merged) and the volume's chain afterwards.
+    files: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -151,6 +192,15 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         if include_volumes:
             self._unsupported("create_snapshot", "include_volumes")
 
+    def validate_revert(self, server, snapshot):
+        """Refuse a revert the hypervisor or a peer would refuse (raise
+        Conflict/Invalid) before it is accepted. The default accepts."""
+
+    def attached_volume_ids(self, server):
+        """Ids of the Cinder volumes a server snapshot with include_volumes
+        covers (the manager records a Cinder snapshot for each first)."""
+        return []
+
     def create_snapshot(self, context, server, snapshot, progress):
         """Take the snapshot described by ``snapshot``; return a SnapshotResult."""
         self._unsupported("create_snapshot")
@@ -173,6 +223,45 @@ class ComputeDriver(metaclass=abc.ABCMeta):
                         progress):
         """Write the snapshot's disk state to ``dest_path``; an ExportResult."""
         self._unsupported("export_snapshot")
+
+    # --- assisted volume snapshots (Cinder's os-assisted-volume-snapshots) ----
+
+    def find_volume_disk(self, context, server, volume_id):
+        """The VolumeDisk of ``server`` that is volume ``volume_id``, or None."""
+        self._unsupported("find_volume_disk", "assisted volume snapshots")
+
+    def validate_volume_snapshot_create(self, context, server, disk, create_info):
+        """Refuse (Invalid, 400) an assisted snapshot that cannot be taken,
+        before Cinder is answered; nothing is changed."""
+        self._unsupported("volume_snapshot_create", "assisted volume snapshots")
+
+    def volume_snapshot_create(self, context, server, volume_id, create_info,
+                               progress):
+        """Make ``create_info['new_file']`` (made by Cinder, backed by the
+        volume's current file) the file the guest writes; the current file is
+        then the snapshot. A VolumeSnapshotResult."""
+        self._unsupported("volume_snapshot_create", "assisted volume snapshots")
+
+    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
+        """Refuse (Invalid, 400) a merge that cannot be done, before Cinder is
+        answered; nothing is changed."""
+        self._unsupported("volume_snapshot_delete", "assisted volume snapshots")
+
+    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
+                               progress):
+        """Merge a volume snapshot's file out of the chain as ``delete_info``
+        says (pull into the active file, or commit into the file below). A
+        VolumeSnapshotResult."""
+        self._unsupported("volume_snapshot_delete", "assisted volume snapshots")
+
+    def reconcile_volume_operation(self, context, server, operation):
+        """Bring an assisted volume snapshot that a restart interrupted
+        (``operation``: its AssistedVolumeOperation record) to an end; a
+        Reconciled whose ``completed`` says whether the hypervisor shows the
+        work done. The default cannot tell."""
+        return Reconciled(completed=False,
+                          reason=f"the {self.name} driver cannot tell how far "
+                                 "it got")
 
     def list_hypervisor_snapshots(self, context, server):
         """The snapshots the hypervisor holds for the server: a list of dicts

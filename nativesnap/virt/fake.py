@@ -12,7 +12,10 @@ per server what the fake does:
   and honouring cancellation, so tests can see a task in flight;
 - ``fail-*``: create, delete, revert, spawn and export raise a driver error;
 - ``hang-*``: tasks block (up to ``[fake] hang_seconds``) ignoring cancellation,
-  to exercise the manager's timeout path.
+  to exercise the manager's timeout path;
+- ``volumes-*``: every Cinder volume id is attached to it (as disk vdb, a
+  one-file chain made on first use), so assisted volume snapshots reach it
+  with any volume id.
 Anything else is a running server with every capability.
 """
 
@@ -190,6 +193,106 @@ class FakeDriver(driver.ComputeDriver):
             f.write(data)
         return driver.ExportResult(size_bytes=len(data),
                                    sha256=hashlib.sha256(data).hexdigest())
+
+    # --- assisted volume snapshots ----------------------------------------------
+    # A volume's chain is a list of file names, the active file first; tests
+    # attach one with attach_volume(). The files themselves are not made.
+
+    def attach_volume(self, ref, volume_id, target="vdb", file_name=None):
+        """Test helper: attach a volume (a one-file chain) to object ``ref``."""
+        def attach(state):
+            state.setdefault("volumes", {})[volume_id] = {
+                "ref": ref, "target": target,
+                "chain": [file_name or f"volume-{volume_id}"]}
+        with self._lock:
+            attach(self._load())
+            self._store()
+
+    def volume_chain(self, volume_id):
+        with self._lock:
+            return list(self._load().get("volumes", {})[volume_id]["chain"])
+
+    def find_volume_disk(self, context, server, volume_id):
+        with self._lock:
+            volume = self._load().get("volumes", {}).get(volume_id)
+        if volume is None and server.hypervisor_ref.startswith("volumes-"):
+            self.attach_volume(server.hypervisor_ref, volume_id)
+            return self.find_volume_disk(context, server, volume_id)
+        if volume is None or volume["ref"] != server.hypervisor_ref:
+            return None
+        return driver.VolumeDisk(volume_id=volume_id, target=volume["target"],
+                                 type="file",
+                                 source=f"/fake/{volume['chain'][0]}",
+                                 driver_type="qcow2")
+
+    def validate_volume_snapshot_create(self, context, server, disk, create_info):
+        name = driver.plain_file_name("create_info.new_file",
+                                      create_info["new_file"])
+        if name in self.volume_chain(disk.volume_id):
+            raise exception.Invalid(reason=f"new_file {name} is already in the "
+                                           "volume's chain")
+
+    def volume_snapshot_create(self, context, server, volume_id, create_info,
+                               progress):
+        self._work(server, "volume_snapshot_create", progress)
+        new_file = driver.plain_file_name("create_info.new_file",
+                                          create_info["new_file"])
+
+        def switch(state):
+            chain = state["volumes"][volume_id]["chain"]
+            chain.insert(0, new_file)
+            return list(chain)
+
+        with self._lock:
+            chain = switch(self._load())
+            self._store()
+        return driver.VolumeSnapshotResult(files={"new_file": new_file,
+                                                  "chain": chain})
+
+    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
+        for key in ("file_to_merge", "merge_target_file"):
+            if delete_info.get(key) is not None:
+                driver.plain_file_name(f"delete_info.{key}", delete_info[key])
+
+    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
+                               progress):
+        self._work(server, "volume_snapshot_delete", progress)
+        top, base = delete_info["file_to_merge"], delete_info["merge_target_file"]
+
+        def merge(state):
+            chain = state["volumes"][volume_id]["chain"]
+            for name in (top, base):
+                if name is not None and name not in chain:
+                    raise exception.DriverError(
+                        driver=self.name, verb="volume_snapshot_delete",
+                        reason=f"{name} is not in the volume's chain")
+            if base is None:  # pull into the active file
+                del chain[1:chain.index(top) if top else len(chain)]
+            elif chain.index(base) <= chain.index(top):
+                raise exception.DriverError(
+                    driver=self.name, verb="volume_snapshot_delete",
+                    reason=f"{base} is not a backing file of {top}")
+            else:  # commit top (and what lies between) into base
+                del chain[chain.index(top):chain.index(base)]
+            return list(chain)
+
+        with self._lock:
+            chain = merge(self._load())
+            self._store()
+        return driver.VolumeSnapshotResult(files={"chain": chain})
+
+    def reconcile_volume_operation(self, context, server, operation):
+        chain = self.volume_chain(operation.volume_id)
+        request = operation.request or {}
+        if operation.action == states.VOLUME_OP_CREATE:
+            done = chain[0] == request.get("new_file")
+        elif request.get("merge_target_file") is None:
+            done = chain[1:2] == ([request["file_to_merge"]]
+                                  if request.get("file_to_merge") else [])
+        else:
+            done = request.get("file_to_merge") not in chain
+        return driver.Reconciled(completed=done, reason="" if done else
+                                 "the volume's chain is as it was")
 
     def list_hypervisor_snapshots(self, context, server):
         obj = self._object(server.hypervisor_ref)

@@ -7,7 +7,8 @@ Use it from a test module with::
 Fixtures:
   guest_images       (session) tools/build-test-guest's output, built once
   libvirt_conn       (session) a qemu:///system connection (libvirtd started if needed)
-  make_guest         factory: make_guest(disks=1..3, boot=True, **Guest kwargs) -> Guest,
+  make_guest         factory: make_guest(disks=1..3 or [DiskSpec...], boot=True,
+                     **Guest kwargs) -> Guest,
                      booted (agent answering) unless boot=False; all torn down after the test
   make_module_guest  the same factory, torn down after the module (a guest per module)
   test_guest         a booted 1-disk guest for one test

@@ -1,35 +1,91 @@
 """`bench/run --quick` keeps running: nativesnap against Nova's cold and live
-image-copy snapshots (bench/baseline.py) on a real TCG test guest, through the
-real API. It must exit 0 and write valid JSON holding every figure and the
-baseline / nativesnap ratios. No timing is asserted."""
+image-copy snapshots (bench/baseline.py), memory snapshots, reverts, deletes
+and spawns on real TCG test guests through the real API, and bench/api. It
+must exit 0 and write valid JSON holding every section's figures (raw
+samples, medians, spread) and the baseline / nativesnap ratios. No timing is
+asserted."""
 
 import json
+import math
 import os
 import subprocess
 import sys
 
 from tests import fixtures
 
+MIB = 1024 * 1024
+# Per section, the figures --quick must measure (subject tags as bench/run names them).
+EXPECTED = {
+    "create": [f"{key}[1GiB]" for key in (
+        "nativesnap_total_ms", "nativesnap_frozen_ms", "cold_total_ms",
+        "cold_paused_ms", "live_total_ms", "live_frozen_ms", "live_late_total_ms",
+        "live_late_frozen_ms")],
+    "memory": [f"{key}[{ram}]" for ram in ("128MiB", "512MiB") for key in (
+        "memory_paused_ms", "memory_total_ms", "memory_delete_ms",
+        "memory_libvirt_floor_ms", "memory_cold_paused_ms", "memory_cold_total_ms")],
+    "revert_delete": [f"{key}[100MiB]" for key in (
+        "revert_disk_task_ms", "revert_disk_agent_ms", "revert_memory_task_ms",
+        "revert_memory_agent_ms", "delete_merge_ms")],
+    "spawn": [f"spawn_{kind}_{what}_ms[1GiB]" for kind in ("linked", "full")
+              for what in ("defined", "active", "agent", "delete")],
+}
 
-def test_bench_run_quick_writes_the_ratios_as_json(tmp_path):
+
+def _number(value):
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
     out = tmp_path / "run.json"
     done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench", "run"),
                            "--quick", "--output", str(out)],
-                          capture_output=True, text=True, timeout=240)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["benchmark"] == "run" and report["config"]["quick"] is True
-    assert report["machine"]["accelerator"].startswith("TCG")
+    machine = report["machine"]
+    assert machine["accelerator"].startswith("TCG")
+    for when in ("before", "after"):
+        assert len(machine[f"load_average_{when}"]) == 3
+        assert all(_number(x) for x in machine[f"load_average_{when}"])
+        assert "load average" in machine[f"uptime_{when}"]
+
+    # Every section holds its figures: raw samples, and a median and spread
+    # computed from them.
+    for section, keys in EXPECTED.items():
+        assert set(keys) <= set(report["sections"][section]), section
+        for key in keys:
+            entry = report["results"][key]
+            samples, summary = entry["samples_ms"], entry["summary"]
+            assert samples and all(_number(v) and v > 0 for v in samples), key
+            assert summary["count"] == len(samples)
+            assert summary["min_ms"] <= summary["median_ms"] <= summary["max_ms"]
+            assert summary["p10_ms"] <= summary["p90_ms"]
+
     rows = {row["key"]: row for row in report["table"]}
-    for key in ("nativesnap_total_ms", "nativesnap_frozen_ms"):
-        assert rows[f"{key}[1GiB]"]["count"] >= 1
-        assert rows[f"{key}[1GiB]"]["ratio_over_nativesnap"] is None
-    for key in ("cold_total_ms", "cold_paused_ms", "live_total_ms", "live_frozen_ms",
-                "live_late_total_ms", "live_late_frozen_ms"):
-        row = rows[f"{key}[1GiB]"]
-        assert row["count"] >= 1 and row["median_ms"] > 0
-        assert isinstance(row["ratio_over_nativesnap"], (int, float))
-    # The baselines copied the data written in the guest (not a sparse image).
+    for key in ("nativesnap_total_ms[1GiB]", "nativesnap_frozen_ms[1GiB]"):
+        assert rows[key]["count"] >= 1 and rows[key]["ratio_over_nativesnap"] is None
+    for key in EXPECTED["create"][2:]:
+        assert _number(rows[key]["ratio_over_nativesnap"]), key
+    for key in ("memory_cold_paused_ms[128MiB]", "memory_cold_paused_ms[512MiB]",
+                "spawn_full_defined_ms[1GiB]", "spawn_full_agent_ms[1GiB]"):
+        assert _number(rows[key]["ratio"]), key
+    # The targets are read (met or not), never asserted.
+    for key in ("memory_paused_ms[128MiB]", "memory_paused_ms[512MiB]",
+                "spawn_linked_defined_ms[1GiB]"):
+        assert rows[key]["target"] and rows[key]["met"] in (True, False), key
+
+    # The baselines copied the data written in the guest (not a sparse image),
+    # and the memory images hold the RAM filled inside the guests.
     details = report["results"]["cold_total_ms[1GiB]"]["detail"]
-    assert all(d["image_bytes"] > 200 * 1024 * 1024 for d in details)
+    assert all(d["image_bytes"] > 200 * MIB for d in details)
+    for ram, filled_mib in (("128MiB", 48), ("512MiB", 192)):
+        files = report["results"][f"memory_libvirt_floor_ms[{ram}]"]["file_bytes"]
+        assert all(size > filled_mib * MIB for size in files), (ram, files)
+
+    # bench/api ran as part of it, and its figures are in the table.
+    api = report["api"]["results"]["sqlite"]
+    assert api["list_1000"]["count"] >= 50 and _number(api["list_1000"]["median_ms"])
+    assert api["mixed"]["requests"] > 0 and _number(api["mixed"]["requests_per_second"])
+    assert any(row["section"] == "api" for row in report["table"])
     assert "baseline / nativesnap" in done.stdout

@@ -113,12 +113,14 @@ class Seeds:
     with two available snapshots, another server with one (both checked and
     remade after the fuzzer got a DELETE through), or a "fresh" server with
     one snapshot, remade after any DELETE or spawn got through (so no clone
-    depends on it, and deleting it can succeed).
+    depends on it, and deleting it can succeed). A fake ``volumes-*`` server
+    has every volume id attached, so assisted volume snapshot requests reach
+    the manager and the driver.
     """
 
     def __init__(self, api):
         self.api = api
-        self.server = self.other_server = None
+        self.server = self.other_server = self.volume_server = None
         self.snapshots, self.other_snapshots = [], []
         self.stale = True
         self.fresh = None
@@ -129,14 +131,14 @@ class Seeds:
         self.requests += 1
         return self.api.request(method, path, token=ADMIN, **kwargs)
 
-    def _live_server(self, server_id):
+    def _live_server(self, server_id, prefix="fuzz-seed-"):
         if server_id is not None:
             resp = self._call("GET", f"/v1/servers/{server_id}")
             if resp.status_code == 200:
                 return server_id
         body = h.ok(self._call("POST", "/v1/servers", json={"server": {
             "name": "fuzz-seed", "driver": "fake",
-            "hypervisor_ref": h.unique("fuzz-seed-"), "project_id": PROJECT}}),
+            "hypervisor_ref": h.unique(prefix), "project_id": PROJECT}}),
             201)
         return body["server"]["id"]
 
@@ -164,6 +166,7 @@ class Seeds:
             return
         self.server = self._live_server(self.server)
         self.other_server = self._live_server(self.other_server)
+        self.volume_server = self._live_server(self.volume_server, "volumes-")
         self.snapshots = self._available(self.server, 2)
         self.other_snapshots = self._available(self.other_server, 1)
         self.stale = False

@@ -102,6 +102,46 @@ snapshot = {
     },
 }
 
+assisted_snapshot = {
+    "type": "object",
+    "required": ["id", "volumeId"],
+    "properties": {
+        "id": {"type": ["string", "null"],
+               "description": "create_info.id as Cinder sent it, or null."},
+        "volumeId": {"type": "string", "format": "uuid"},
+    },
+}
+
+volume_operation = {
+    "type": "object",
+    "required": ["id", "action", "status", "volume_id", "snapshot_id",
+                 "requested_by", "started_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "action": {"type": "string", "enum": list(states.VOLUME_OP_ACTIONS)},
+        "status": {"type": "string", "enum": list(states.VOLUME_OP_STATUSES)},
+        "volume_id": {"type": "string"},
+        "snapshot_id": {"type": "string", "description": "Cinder's snapshot id."},
+        "server_id": _nullable_str,
+        "disk": _nullable_str,
+        "host": {"type": "string"},
+        "requested_by": {"type": "object", "properties": {
+            "user_id": _nullable_str, "project_id": _nullable_str,
+            "request_id": _nullable_str}},
+        "request": {"type": ["object", "null"],
+                    "description": "create_info or delete_info as received."},
+        "files": {"type": ["object", "null"],
+                  "description": "The files involved and the chain afterwards."},
+        "callback": {"type": ["object", "null"],
+                     "description": "The status update sent to Cinder and "
+                                    "whether it arrived."},
+        "started_at": {"type": "string"},
+        "finished_at": _nullable_str,
+        "duration_ms": _nullable_int,
+        "fault": _fault_detail,
+    },
+}
+
 version = {
     "type": "object",
     "required": ["id", "status", "version", "min_version", "links"],
@@ -141,4 +181,12 @@ BY_OPERATION = {
     ("ServerSnapshotsController.show", 200): _obj(snapshot=snapshot),
     ("ServerSnapshotsController.delete", 202): _obj(snapshot=snapshot),
     ("ServerSnapshotsController.action", 202): _obj(image=image),
+    ("AssistedVolumeSnapshotsController.create", 200): _obj(
+        snapshot=assisted_snapshot),
+    ("NovaAssistedVolumeSnapshotsController.create", 200): _obj(
+        snapshot=assisted_snapshot),
+    ("AssistedVolumeSnapshotsController.index", 200): dict(
+        _obj(operations={"type": "array", "items": volume_operation}),
+        properties={"operations": {"type": "array", "items": volume_operation},
+                    "operations_links": _links}),
 }

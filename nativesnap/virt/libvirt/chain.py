@@ -28,6 +28,7 @@ import os
 
 from oslo_log import log as logging
 
+from nativesnap.common import failpoints
 from nativesnap.conf import CONF
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import qemu_img
@@ -173,10 +174,21 @@ class Merger:
     def _block_job(self, start, target, timeout, progress, pivot=False):
         try:
             start()
-            self.host.wait_block_job(self.dom, target, timeout, progress,
-                                     pivot=pivot)
         except libvirt.libvirtError as e:
             raise host_mod.error("merge a snapshot", str(e)) from e
+        try:
+            failpoints.hit("libvirt.delete.block_job_started")
+            self.host.wait_block_job(self.dom, target, timeout, progress,
+                                     pivot=pivot)
+        except Exception as e:
+            # A job left running (an active commit mirrors until someone
+            # pivots) would block every later snapshot of the disk: cancel
+            # it, without pivot, so the chain stays as it was.
+            self.host.abort_block_job(self.dom, target)
+            if isinstance(e, libvirt.libvirtError):
+                raise host_mod.error("merge a snapshot", str(e)) from e
+            raise
+        failpoints.hit("libvirt.delete.block_job_done")
 
     def _redefine_disk(self, target, path):
         conn = self.host.connection()

@@ -18,6 +18,7 @@ metadata and use its revert and delete.
 The layer bookkeeping for delete lives in ``chain.py``.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -26,13 +27,16 @@ import uuid
 
 from oslo_log import log as logging
 
+from nativesnap.common import failpoints
 from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap.virt import driver
+from nativesnap.virt.libvirt import attached_volumes
 from nativesnap.virt.libvirt import chain
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import qemu_img
+from nativesnap.virt.libvirt import volume as assisted_volume
 from nativesnap.virt.libvirt import xml as lxml_xml
 
 try:
@@ -54,10 +58,12 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def __init__(self):
         self.host = host_mod.Host()
+        self.assisted = assisted_volume.AssistedVolumes(self.host)
 
     def init_host(self, host):
         self.host.connection()
         os.makedirs(CONF.libvirt.overlay_path, mode=0o700, exist_ok=True)
+        self.host.resume_pending_thaws()
 
     def cleanup_host(self):
         self.host.close()
@@ -66,7 +72,15 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def _server_dir(self, server_id):
         path = os.path.join(CONF.libvirt.overlay_path, server_id)
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise exception.InsufficientStorage(
+                    verb="create the server's directory",
+                    reason=f"[libvirt] overlay_path {CONF.libvirt.overlay_path} "
+                           f"is full: {e.strerror}") from e
+            raise
         return path
 
     def _owned(self, path):
@@ -87,6 +101,12 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def _disks(self, dom):
         return [d for d in lxml_xml.disks(dom.XMLDesc(0)) if d.is_snapshottable]
+
+    def _own_disks(self, dom):
+        """The server's own disks and, apart, its Cinder volumes
+        ({target: (disk, volume id)}), which are left out of server
+        snapshots unless include_volumes asks for them."""
+        return attached_volumes.split(self._disks(dom))
 
     @staticmethod
     def _info(server):
@@ -124,7 +144,11 @@ class LibvirtDriver(driver.ComputeDriver):
         return states.SERVER_ERROR if dom is None else host_mod.state_of(dom)
 
     def destroy_server(self, context, server):
-        dom = self.host.find(server.hypervisor_ref)
+        # A spawned domain's UUID is the server's id, also while the server
+        # still holds its "building:" placeholder (a spawn failing after
+        # its define: the domain must not outlive it).
+        building = server.hypervisor_ref.startswith("building:")
+        dom = self.host.find(server.id if building else server.hypervisor_ref)
         if dom is not None:
             self.host.stop(dom)
             flags = (libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
@@ -143,11 +167,17 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def validate_snapshot_request(self, server, kind, memory, quiesce,
                                   include_volumes):
-        if include_volumes:
-            self._unsupported("create_snapshot", "include_volumes")
         dom = self._domain(server)
-        disks = self._disks(dom)
+        disks, volumes = self._own_disks(dom)
         self._check_disks(disks)
+        if include_volumes:
+            if memory or (kind or states.KIND_EXTERNAL) != states.KIND_EXTERNAL:
+                raise exception.Invalid(
+                    reason="include_volumes takes disk-only external snapshots "
+                           "(memory: false, kind 'external'): a volume's chain "
+                           "is Cinder's, and Cinder's chains are qcow2 overlays")
+            for target, (disk, _volume_id) in volumes.items():
+                attached_volumes.check_snapshottable(target, disk)
         existing = {s.get("kind") for s in self._info(server)["snapshots"].values()}
         kind = kind or states.KIND_EXTERNAL
         if existing and kind not in existing:
@@ -181,17 +211,30 @@ class LibvirtDriver(driver.ComputeDriver):
                     reason="the guest agent does not answer; start qemu-ga in "
                            "the guest or use quiesce 'preferred' or 'off'")
 
+    def validate_revert(self, server, snapshot):
+        record = self._info(server)["snapshots"].get(snapshot.id) or {}
+        volumes = record.get("volumes") or {}
+        if volumes:
+            current = {d.target: d.source for d in self._disks(self._domain(server))}
+            for target, volume in sorted(volumes.items()):
+                attached_volumes.check_revertible(target, volume,
+                                                  current.get(target))
+
+    def attached_volume_ids(self, server):
+        _disks, volumes = self._own_disks(self._domain(server))
+        return [volume_id for _target, (_disk, volume_id) in sorted(volumes.items())]
+
     def create_snapshot(self, context, server, snapshot, progress):
         dom = self._domain(server)
         kind = snapshot.kind or states.KIND_EXTERNAL
         inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        disks = self._disks(dom)
+        disks, volumes = self._own_disks(dom)
         self._check_disks(disks)
         progress(5)
         if kind == states.KIND_INTERNAL:
             result = self._create_internal(dom, server, snapshot, disks)
         else:
-            result = self._create_external(dom, server, snapshot, disks)
+            result = self._create_external(dom, server, snapshot, disks, volumes)
         result.driver_info["domain_xml"] = inactive_xml
         progress(100)
         return result
@@ -217,14 +260,20 @@ class LibvirtDriver(driver.ComputeDriver):
             driver_info={"kind": states.KIND_INTERNAL},
             server_driver_info=info)
 
-    def _create_external(self, dom, server, snapshot, disks):
+    def _create_external(self, dom, server, snapshot, disks, volumes):
         directory = self._server_dir(server.id)
         overlays = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
                     for d in disks}
         memory_file = (os.path.join(directory, f"{snapshot.id}.mem")
                        if snapshot.memory else None)
-        doc = lxml_xml.snapshot_xml(snapshot.id, snapshot.name, overlays,
-                                    memory_file=memory_file)
+        # Volumes join the same snapshotCreateXML call (one freeze) only when
+        # asked for; otherwise they are named snapshot='no', since libvirt
+        # would give an unnamed disk an overlay of its own choosing.
+        cinder_ids = {v["volume_id"]: v["snapshot_id"]
+                      for v in (snapshot.volumes or [])}
+        included = volumes if snapshot.include_volumes else {}
+        volume_overlays = {}
+        excluded = sorted(set(volumes) - set(included))
         # REUSE_EXT: the overlays are made here, before the guest is frozen
         # or paused, so that window holds only libvirt's switch to them
         # (libvirt would otherwise create them inside it, ≈ 30-50 ms).
@@ -240,6 +289,18 @@ class LibvirtDriver(driver.ComputeDriver):
             for disk in disks:
                 qemu_img.create_overlay(overlays[disk.target], disk.source,
                                         backing_format=disk.driver_type)
+            for target, (disk, volume_id) in sorted(included.items()):
+                if volume_id not in cinder_ids:
+                    raise host_mod.error("create a snapshot",
+                                         f"no Cinder snapshot was made for "
+                                         f"volume {volume_id}")
+                volume_overlays[target] = attached_volumes.create_overlay(
+                    disk, volume_id, cinder_ids[volume_id])
+            failpoints.hit("libvirt.create.overlays_created")
+            doc = lxml_xml.snapshot_xml(snapshot.id, snapshot.name,
+                                        {**overlays, **volume_overlays},
+                                        memory_file=memory_file,
+                                        excluded=excluded)
             if memory_file:
                 started = time.monotonic()
                 self._snapshot_call(dom, doc, flags)
@@ -254,9 +315,13 @@ class LibvirtDriver(driver.ComputeDriver):
         except Exception:
             # ATOMIC: libvirt switched to no overlay or undid it; remove
             # what is left (the overlays made above included).
+            in_use = {d.source for d in self._disks(dom)}
             for path in list(overlays.values()) + [memory_file]:
-                if path and path not in {d.source for d in self._disks(dom)}:
+                if path and path not in in_use:
                     self._unlink(path)
+            for path in volume_overlays.values():
+                if path not in in_use:  # made here, in Cinder's directory
+                    os.unlink(path)
             raise
         frozen = {d.target: d.source for d in disks}
         size = sum(chain.allocated_bytes(p) for p in frozen.values())
@@ -264,28 +329,52 @@ class LibvirtDriver(driver.ComputeDriver):
             os.chmod(memory_file, 0o600)
             size += chain.allocated_bytes(memory_file)
         info = self._info(server)
-        info["snapshots"][snapshot.id] = {"kind": states.KIND_EXTERNAL,
-                                          "disks": frozen,
-                                          "memory_file": memory_file}
+        record = {"kind": states.KIND_EXTERNAL, "disks": frozen,
+                  "memory_file": memory_file}
+        record["volumes"] = self._record_volumes(included, volume_overlays,
+                                                 cinder_ids)
+        info["snapshots"][snapshot.id] = record
         return driver.SnapshotResult(
             kind=states.KIND_EXTERNAL, consistency=consistency,
             frozen_ms=frozen_ms, paused_ms=paused_ms, size_bytes=size,
             memory=bool(memory_file),
-            disks=[{"target": d.target, "format": "qcow2"} for d in disks],
+            disks=[{"target": d.target, "format": "qcow2"} for d in disks] + [
+                {"target": t, "format": "qcow2", "volume_id": v["volume_id"]}
+                for t, v in sorted(record["volumes"].items())],
+            volumes=[{"volume_id": v["volume_id"], "snapshot_id": v["snapshot_id"],
+                      "target": t} for t, v in sorted(record["volumes"].items())],
             driver_info={"kind": states.KIND_EXTERNAL},
             server_driver_info=info)
+
+    @staticmethod
+    def _record_volumes(included, volume_overlays, cinder_ids):
+        """What a snapshot holds of each volume, and Cinder's chain record
+        brought up to date, as Cinder itself does after a snapshot."""
+        record = {}
+        for target, (disk, volume_id) in sorted(included.items()):
+            overlay = volume_overlays[target]
+            record[target] = {"volume_id": volume_id,
+                              "snapshot_id": cinder_ids[volume_id],
+                              "frozen": disk.source, "overlay": overlay}
+            attached_volumes.record_in_info_file(
+                os.path.dirname(overlay), volume_id, cinder_ids[volume_id],
+                overlay)
+        return record
 
     def _snapshot_call(self, dom, doc, flags):
         try:
             dom.snapshotCreateXML(doc, flags)
         except libvirt.libvirtError as e:
             raise host_mod.error("create a snapshot", str(e)) from e
+        failpoints.hit("libvirt.create.after_snapshot_call")
 
     def _quiesced_snapshot(self, dom, server, snapshot, doc, flags):
         """Freeze (bounded), snapshot, thaw. Falls back to crash-consistent
         when quiesce is only preferred and the agent cannot freeze."""
+        failpoints.hit("libvirt.create.before_freeze")
         try:
             with self.host.frozen(dom, CONF.libvirt.max_freeze_seconds) as freeze:
+                failpoints.hit("libvirt.create.after_freeze")
                 self._snapshot_call(dom, doc, flags)
         except exception.QuiesceFailed as e:
             if snapshot.quiesce == states.QUIESCE_REQUIRED:
@@ -294,6 +383,7 @@ class LibvirtDriver(driver.ComputeDriver):
                         "taking it crash-consistent", snapshot.id, server.id, e)
             self._snapshot_call(dom, doc, flags)
             return states.CONSISTENCY_CRASH, None
+        failpoints.hit("libvirt.create.after_thaw")
         if freeze.fired:
             # The watchdog thawed the guest before the snapshot was taken:
             # the snapshot is only as consistent as a power cut.
@@ -326,21 +416,34 @@ class LibvirtDriver(driver.ComputeDriver):
     def _revert_external(self, dom, server, record, power_on, progress):
         info = self._info(server)
         directory = self._server_dir(server.id)
-        old_active = {d.target: d.source for d in self._disks(dom)}
+        current = {d.target: d.source for d in self._disks(dom)}
+        volumes = record.get("volumes") or {}
+        for target, volume in sorted(volumes.items()):
+            attached_volumes.check_revertible(target, volume, current.get(target))
+        old_active = {t: p for t, p in current.items() if t not in volumes}
         new_active = {}
-        for target, frozen in sorted(record["disks"].items()):
-            path = os.path.join(directory, f"{uuid.uuid4()}.qcow2")
-            qemu_img.create_overlay(path, frozen)
-            new_active[target] = path
-        progress(30)
+        persistent = dom.isPersistent()
+        was_running = dom.isActive()
+        # A transient domain vanishes when stopped: keep its definition.
+        definition = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         try:
-            persistent = dom.isPersistent()
-            # A transient domain vanishes when stopped: keep its definition.
-            definition = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            for target, frozen in sorted(record["disks"].items()):
+                # Named by the task, so recovery can tell them from older layers.
+                path = chain.overlay_path(directory,
+                                          server.task_id or str(uuid.uuid4()),
+                                          target)
+                qemu_img.create_overlay(path, frozen)
+                new_active[target] = path
+            failpoints.hit("libvirt.revert.overlays_created")
+            progress(30)
             self.host.stop(dom)
+            failpoints.hit("libvirt.revert.domain_stopped")
+            for volume in volumes.values():
+                attached_volumes.reset_overlay(volume)
             conn = self.host.connection()
             if persistent:
                 conn.defineXML(lxml_xml.set_disk_sources(definition, new_active))
+            failpoints.hit("libvirt.revert.after_define")
             memory_file = record.get("memory_file")
             if power_on and memory_file:
                 saved = conn.saveImageGetXMLDesc(memory_file, 0)
@@ -351,16 +454,39 @@ class LibvirtDriver(driver.ComputeDriver):
                 dom.create()
             elif power_on:
                 conn.createXML(lxml_xml.set_disk_sources(definition, new_active), 0)
-        except libvirt.libvirtError as e:
-            for path in new_active.values():
-                self._unlink(path)
-            raise host_mod.error("revert", str(e)) from e
+        except Exception as e:
+            self._undo_revert(dom, persistent, definition, was_running, new_active)
+            if isinstance(e, libvirt.libvirtError):
+                raise host_mod.error("revert", str(e)) from e
+            raise
+        failpoints.hit("libvirt.revert.after_start")
         progress(90)
         # The discarded active layers go, unless something still reads them.
         chain.remove_unreferenced(info, old_active.values(), self._unlink)
         dom = self.host.find(server.hypervisor_ref)
         status = states.SHUTOFF if dom is None else host_mod.state_of(dom)
         return driver.RevertResult(status=status, server_driver_info=info)
+
+    def _undo_revert(self, dom, persistent, definition, was_running, new_active):
+        """A revert that failed before the domain ran on the new overlays
+        (an error, a cancellation) puts the domain back as it was: its old
+        definition, started again if it ran (a boot: its RAM is gone), and
+        the new overlays removed. Never leave a server off by a failure."""
+        try:
+            now = self.host.find(dom.UUIDString())  # a transient one vanished
+            if now is None or not now.isActive():
+                conn = self.host.connection()
+                if persistent:
+                    now = conn.defineXML(definition)
+                    if was_running:
+                        now.create()
+                elif was_running:
+                    conn.createXML(definition, 0)
+        except (libvirt.libvirtError, exception.NativesnapException) as e:
+            LOG.error("Could not put domain %s back as it was before the "
+                      "failed revert: %s", dom.UUIDString(), e)
+        for path in new_active.values():
+            self._unlink(path)
 
     # --- delete -----------------------------------------------------------------
 
@@ -403,17 +529,21 @@ class LibvirtDriver(driver.ComputeDriver):
                     qemu_img.create_overlay(path, record["disks"][target])
                 else:
                     def step(percent, i=index):
+                        failpoints.hit("libvirt.spawn.converting")
                         progress(int((i * 100 + percent) / len(targets)))
                     qemu_img.convert(record["disks"][target], path, progress=step,
                                      timeout=CONF.libvirt.copy_timeout)
                 sources[target] = path
+            failpoints.hit("libvirt.spawn.disks_created")
             domain_xml = lxml_xml.for_new_domain(
                 snapshot.driver_info["domain_xml"], f"nativesnap-{new_server.id}",
                 new_server.id, sources, os.path.join(directory, "console.log"))
             conn = self.host.connection()
             dom = conn.defineXML(domain_xml)
+            failpoints.hit("libvirt.spawn.after_define")
             if power_on:
                 dom.create()
+            failpoints.hit("libvirt.spawn.after_start")
         except Exception:
             self.destroy_server(context, new_server)
             raise
@@ -431,14 +561,43 @@ class LibvirtDriver(driver.ComputeDriver):
         # The image is the first disk of the domain (its boot disk).
         order = [d.target for d in lxml_xml.disks(snapshot.driver_info["domain_xml"])
                  if d.target in record["disks"]]
-        qemu_img.convert(record["disks"][order[0]], dest_path, progress=progress,
+        def step(percent):
+            failpoints.hit("libvirt.export.converting")
+            progress(percent)
+        qemu_img.convert(record["disks"][order[0]], dest_path, progress=step,
                          timeout=CONF.libvirt.copy_timeout)
+        failpoints.hit("libvirt.export.converted")
         digest = hashlib.sha256()
         with open(dest_path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return driver.ExportResult(size_bytes=os.path.getsize(dest_path),
                                    sha256=digest.hexdigest())
+
+    # --- assisted volume snapshots (Cinder; see volume.py) ------------------------
+
+    def find_volume_disk(self, context, server, volume_id):
+        return self.assisted.find_disk(self._domain(server), volume_id)
+
+    def validate_volume_snapshot_create(self, context, server, disk, create_info):
+        self.assisted.validate_create(self._domain(server), disk, create_info)
+
+    def volume_snapshot_create(self, context, server, volume_id, create_info,
+                               progress):
+        return self.assisted.create(self._domain(server), volume_id, create_info,
+                                    progress)
+
+    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
+        self.assisted.validate_delete(self._domain(server), disk, delete_info)
+
+    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
+                               progress):
+        return self.assisted.delete(self._domain(server), volume_id, delete_info,
+                                    progress)
+
+    def reconcile_volume_operation(self, context, server, operation):
+        return self.assisted.reconcile(self.host.find(server.hypervisor_ref),
+                                       operation)
 
     # --- reconciliation ---------------------------------------------------------
 
@@ -456,6 +615,8 @@ class LibvirtDriver(driver.ComputeDriver):
             return self._reconcile_delete(dom, server, target)
         if task_state == states.SPAWNING:
             return self._reconcile_spawn(server)
+        if task_state == states.REVERTING and target is not None and dom:
+            return self._reconcile_revert(dom, server, target)
         if dom is None:
             return driver.Reconciled(completed=False,
                                      reason="the domain no longer exists")
@@ -464,17 +625,32 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def _reconcile_create(self, dom, server, snapshot):
         directory = os.path.join(CONF.libvirt.overlay_path, server.id)
-        disks = self._disks(dom) if dom is not None else []
+        disks, volumes = self._own_disks(dom) if dom is not None else ([], {})
         planned = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
                    for d in disks}
-        in_use = {d.target: d.source for d in disks}
+        in_use = {d.target: d.source for d in self._disks(dom)} if dom else {}
+        cinder_ids = {v["volume_id"]: v["snapshot_id"]
+                      for v in (snapshot.volumes or [])}
+        volume_planned = {
+            t: os.path.join(os.path.dirname(disk.source),
+                            attached_volumes.overlay_name(vid, cinder_ids[vid]))
+            for t, (disk, vid) in volumes.items()
+            if snapshot.include_volumes and vid in cinder_ids}
         if planned and all(in_use[t] == p for t, p in planned.items()):
             frozen = {t: chain.backing_of(p) for t, p in planned.items()}
             memory_file = os.path.join(directory, f"{snapshot.id}.mem")
             info = self._info(server)
+            switched = {t: (volumes[t][0], volumes[t][1])
+                        for t, p in volume_planned.items() if in_use.get(t) == p}
+            for target, (disk, _vid) in switched.items():
+                # The frozen file is the overlay's backing file (relative).
+                disk.source = os.path.join(os.path.dirname(disk.source),
+                                           chain.backing_of(in_use[target]))
             info["snapshots"][snapshot.id] = {
                 "kind": states.KIND_EXTERNAL, "disks": frozen,
-                "memory_file": memory_file if os.path.exists(memory_file) else None}
+                "memory_file": memory_file if os.path.exists(memory_file) else None,
+                "volumes": self._record_volumes(switched, volume_planned,
+                                                cinder_ids)}
             return driver.Reconciled(
                 completed=True, server_driver_info=info,
                 values={"kind": states.KIND_EXTERNAL,
@@ -485,6 +661,9 @@ class LibvirtDriver(driver.ComputeDriver):
         for path in planned.values():
             if path not in in_use.values():
                 self._unlink(path)
+        for path in volume_planned.values():
+            if path not in in_use.values() and os.path.exists(path):
+                os.unlink(path)  # made by nativesnap in Cinder's directory
         self._unlink(os.path.join(directory, f"{snapshot.id}.mem"))
         self._collect_garbage(server, self._info(server), chain.active_chains(dom))
         return driver.Reconciled(completed=False,
@@ -528,6 +707,51 @@ class LibvirtDriver(driver.ComputeDriver):
             LOG.info("Removing %s: no snapshot and no disk of server %s uses it",
                      path, server.id)
             self._unlink(path)
+
+    def _reconcile_revert(self, dom, server, snapshot):
+        """A revert cut short. Its overlays are named by the task's id: when
+        the domain's definition names them, the revert got past its define
+        (rolled forward), otherwise they are removed (rolled back). Either
+        way a domain that ran before the revert is running again afterwards
+        (``server.status`` still holds its status from before the task)."""
+        record = self._info(server)["snapshots"].get(snapshot.id) or {}
+        if record.get("kind") != states.KIND_EXTERNAL:
+            # One libvirt call (revertToSnapshot): nothing half-made to find.
+            return driver.Reconciled(completed=True,
+                                     values={"status": host_mod.state_of(dom)})
+        directory = os.path.join(CONF.libvirt.overlay_path, server.id)
+        planned = {t: chain.overlay_path(directory, server.task_id, t)
+                   for t in record["disks"]}
+        defined = {d.target: d.source for d in lxml_xml.disks(
+            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))}
+        reverted = all(defined.get(t) == p for t, p in planned.items())
+        if not dom.isActive() and server.status in (states.ACTIVE,
+                                                    states.PAUSED):
+            memory_file = record.get("memory_file") if reverted else None
+            try:
+                if memory_file:  # as the revert would have: RAM and all
+                    conn = self.host.connection()
+                    saved = conn.saveImageGetXMLDesc(memory_file, 0)
+                    conn.restoreFlags(memory_file,
+                                      lxml_xml.set_disk_sources(saved, planned),
+                                      libvirt.VIR_DOMAIN_SAVE_RUNNING)
+                else:
+                    dom.create()
+            except libvirt.libvirtError as e:
+                LOG.error("Could not start domain %s again after its "
+                          "interrupted revert: %s", dom.UUIDString(), e)
+        if not reverted:
+            for path in planned.values():
+                if path not in defined.values():
+                    self._unlink(path)
+        self._collect_garbage(server, self._info(server), chain.active_chains(dom))
+        status = host_mod.state_of(dom)
+        if reverted:
+            return driver.Reconciled(completed=True, values={"status": status})
+        return driver.Reconciled(
+            completed=False, values={"status": status},
+            reason="the domain was not yet defined on the snapshot's overlays; "
+                   "they were removed and it kept its disks")
 
     def _reconcile_spawn(self, server):
         dom = self.host.find(server.id)

@@ -1,6 +1,13 @@
 """The connection to libvirtd and the bounded primitives the driver builds on:
-domain lookup and state, the guest agent, freeze/thaw with a watchdog, and
-block jobs waited on with a deadline."""
+domain lookup and state, the guest agent, freeze/thaw with a watchdog
+(``quiesce.py``), and block jobs waited on with a deadline.
+
+libvirtd can be restarted under a running service (an upgrade, a crash, an
+operator): the domains keep running, but the connection and every virDomain
+looked up on it fail from then on. The connection is therefore checked before
+use and reopened (bounded retries), and domains are :class:`Domain` handles
+that find their domain again, by UUID, on the new connection.
+"""
 
 import json
 import threading
@@ -10,9 +17,11 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 import tenacity
 
+from nativesnap.common import failpoints
 from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
+from nativesnap.virt.libvirt import quiesce
 
 try:
     import libvirt
@@ -42,27 +51,118 @@ def state_of(dom):
     }.get(state, states.SERVER_ERROR)
 
 
+# Domain calls that only read, or that change nothing more when made twice:
+# after a lost connection they are made again on the new one. Any other call
+# is made only on a connection just found alive, and never repeated: whether
+# a libvirtd that went away during the call had done it is unknown.
+_REPEATABLE = frozenset({
+    "UUIDString", "name", "ID", "XMLDesc", "isActive", "isPersistent", "state",
+    "info", "blockInfo", "blockJobInfo", "snapshotLookupByName",
+    "listAllSnapshots", "snapshotNum", "fsThaw", "hasManagedSaveImage"})
+
+
+class Domain:
+    """A libvirt domain that outlives the connection it was looked up on: each
+    call goes to the domain as the host's current connection has it."""
+
+    def __init__(self, host, dom, generation):
+        self._host = host
+        self._dom = dom
+        self._uuid = dom.UUIDString()
+        self._generation = generation
+
+    def __repr__(self):
+        return f"<Domain {self._uuid}>"
+
+    def UUIDString(self):  # noqa: N802 - libvirt's name
+        return self._uuid
+
+    def resolve(self, probe=False):
+        """This domain's virDomain on the current connection (reconnecting
+        first if the connection is lost; ``probe``: check it with a call)."""
+        conn, generation = self._host.current(probe)
+        if generation != self._generation:
+            self._dom = conn.lookupByUUIDString(self._uuid)
+            self._generation = generation
+        return self._dom
+
+    def __getattr__(self, name):
+        if name.startswith("_") or not callable(getattr(libvirt.virDomain, name,
+                                                        None)):
+            raise AttributeError(name)
+        repeatable = name in _REPEATABLE
+
+        def call(*args, **kwargs):
+            dom = self.resolve(probe=not repeatable)
+            try:
+                return getattr(dom, name)(*args, **kwargs)
+            except libvirt.libvirtError as e:
+                if self._host.alive(dom.connect()):
+                    raise
+                LOG.warning("Lost the connection to libvirtd during %s of domain "
+                            "%s (%s)", name, self._uuid, e)
+                if not repeatable:
+                    raise error(f"complete {name} on domain {self._uuid}",
+                                f"the connection to libvirtd was lost during the "
+                                f"call ({e}); libvirtd was probably restarted. "
+                                "The call is not repeated: whether libvirtd "
+                                "made it is unknown") from e
+            return getattr(self.resolve(), name)(*args, **kwargs)
+
+        return call
+
+
 class Host:
     def __init__(self):
         self._conn = None
+        self._generation = 0
         self._lock = threading.Lock()
+        self.keeper = quiesce.ThawKeeper(self)
 
     # --- connection ----------------------------------------------------------
 
     def connection(self):
+        """A connection to libvirtd found alive by a call just now."""
+        return self.current(probe=True)[0]
+
+    def current(self, probe=False):
+        """(connection, generation): the open connection, reopened first if
+        it is known to be lost (``probe``: check it with a cheap call first,
+        which is how a connection whose libvirtd went away is found out)."""
         if libvirt is None:
             raise error("connect", "the libvirt Python bindings are not installed "
                                    "(Debian package python3-libvirt)")
         with self._lock:
-            if self._conn is None or not self._conn.isAlive():
+            if probe and self._conn is not None:
+                try:
+                    self._conn.getLibVersion()
+                except libvirt.libvirtError as e:
+                    LOG.debug("libvirt connection check: %s", e)
+            if self._conn is None or not self.alive(self._conn):
+                if self._conn is not None:
+                    LOG.warning("The connection to libvirtd was lost; reconnecting")
+                    try:
+                        self._conn.close()
+                    except libvirt.libvirtError:
+                        pass
+                    self._conn = None
                 self._conn = self._open()
-            return self._conn
+                self._generation += 1
+            return self._conn, self._generation
+
+    @staticmethod
+    def alive(conn):
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
 
     def _open(self):
         uri = CONF.libvirt.uri
 
+        # Retried from 0.1 s: a restarting libvirtd answers again within ≈ 0.5 s.
         @tenacity.retry(stop=tenacity.stop_after_delay(CONF.libvirt.connect_timeout),
-                        wait=tenacity.wait_exponential(max=5),
+                        wait=tenacity.wait_exponential(multiplier=0.1, max=5),
                         retry=tenacity.retry_if_exception_type(libvirt.libvirtError),
                         reraise=True)
         def _open_with_retry():
@@ -76,6 +176,7 @@ class Host:
         return conn
 
     def close(self):
+        self.keeper.stop()
         with self._lock:
             if self._conn is not None:
                 try:
@@ -90,11 +191,11 @@ class Host:
     # --- domains ---------------------------------------------------------------
 
     def lookup(self, ref):
-        conn = self.connection()
+        conn, generation = self.current(probe=True)
         try:
             if uuidutils.is_uuid_like(ref):
-                return conn.lookupByUUIDString(ref)
-            return conn.lookupByName(ref)
+                return Domain(self, conn.lookupByUUIDString(ref), generation)
+            return Domain(self, conn.lookupByName(ref), generation)
         except libvirt.libvirtError as e:
             if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 raise exception.HypervisorObjectNotFound(
@@ -123,8 +224,13 @@ class Host:
     # --- guest agent --------------------------------------------------------
 
     def agent_command(self, dom, command, timeout=5):
+        """One guest agent command, its answer waited for at most ``timeout``
+        s (libvirt's own fsFreeze/fsThaw would wait without a limit)."""
         try:
-            out = libvirt_qemu.qemuAgentCommand(dom, json.dumps(command), timeout, 0)
+            if isinstance(dom, Domain):
+                dom = dom.resolve()
+            out = libvirt_qemu.qemuAgentCommand(dom, json.dumps(command),
+                                                int(timeout), 0)
         except libvirt.libvirtError as e:
             raise exception.QuiesceFailed(server_id=dom.UUIDString(),
                                           reason=str(e)) from e
@@ -139,18 +245,19 @@ class Host:
             return False
 
     def thaw(self, dom):
-        """Thaw the guest's filesystems; harmless when nothing is frozen."""
-        try:
-            dom.fsThaw()
-        except libvirt.libvirtError as e:
-            LOG.debug("Thaw of %s: %s", dom.name(), e)
+        """Thaw the guest's filesystems; harmless when nothing is frozen. A
+        thaw the agent does not confirm goes on in the background."""
+        return quiesce.thaw(self, self.keeper, dom)
 
     def frozen(self, dom, timeout):
-        """Freeze the guest's filesystems for a block of work, at most
-        ``timeout`` seconds: a watchdog thaws the guest at the deadline
-        whatever the work is doing. Yields a function that says whether
-        the watchdog fired (the work then no longer ran frozen)."""
-        return _Freeze(self, dom, timeout)
+        """Freeze the guest's filesystems for a block of work, the freeze
+        request and the frozen time bounded by ``timeout`` seconds (see
+        ``quiesce.Freeze``)."""
+        return quiesce.Freeze(self, self.keeper, dom, timeout)
+
+    def resume_pending_thaws(self):
+        """At start-up: thaw again the guests an earlier run could not."""
+        self.keeper.resume()
 
     # --- block jobs -----------------------------------------------------------
 
@@ -170,9 +277,17 @@ class Host:
             if progress is not None and end:
                 progress(int(100 * cur / end))
             if pivot and end and cur == end and info.get("ready", 1):
-                dom.blockJobAbort(disk, libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
-                self._wait_job_gone(dom, disk, deadline)
-                return
+                failpoints.hit("libvirt.delete.before_pivot")
+                try:
+                    dom.blockJobAbort(disk,
+                                      libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT)
+                    self._wait_job_gone(dom, disk, deadline)
+                    return
+                except libvirt.libvirtError as e:
+                    # cur == end can show before libvirt has taken QEMU's
+                    # "ready" event: "not ready for pivot yet". Poll again.
+                    if e.get_error_code() != libvirt.VIR_ERR_BLOCK_COPY_ACTIVE:
+                        raise
             if time.monotonic() > deadline:
                 dom.blockJobAbort(disk, 0)
                 raise error("merge a snapshot",
@@ -180,6 +295,16 @@ class Host:
                             f"{timeout} s and was cancelled")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def abort_block_job(self, dom, disk):
+        """Cancel the block job on ``disk``, if any, without pivot (the
+        chain stays as it was); harmless when there is none."""
+        try:
+            if dom.blockJobInfo(disk, 0):
+                dom.blockJobAbort(disk, 0)
+        except libvirt.libvirtError as e:
+            LOG.warning("Could not cancel the block job on %s of %s: %s", disk,
+                        dom.name(), e)
 
     def _wait_job_gone(self, dom, disk, deadline):
         delay = 0.005
@@ -189,42 +314,3 @@ class Host:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-
-class _Freeze:
-    def __init__(self, host, dom, timeout):
-        self.host = host
-        self.dom = dom
-        self.timeout = timeout
-        self.fired = False
-        self.frozen_ms = None
-        self._timer = None
-        self._started = None
-
-    def __enter__(self):
-        self._started = time.monotonic()
-        try:
-            count = self.dom.fsFreeze()
-        except libvirt.libvirtError as e:
-            self.host.thaw(self.dom)  # a partial freeze is undone at once
-            raise exception.QuiesceFailed(server_id=self.dom.UUIDString(),
-                                          reason=str(e)) from e
-        if not count:
-            self.host.thaw(self.dom)
-            raise exception.QuiesceFailed(server_id=self.dom.UUIDString(),
-                                          reason="the guest froze no filesystem")
-        self._timer = threading.Timer(self.timeout, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def _expire(self):
-        self.fired = True
-        LOG.error("Guest %s stayed frozen %.1f s, the cap: thawing it",
-                  self.dom.name(), self.timeout)
-        self.host.thaw(self.dom)
-
-    def __exit__(self, *exc):
-        self._timer.cancel()
-        self.host.thaw(self.dom)
-        self.frozen_ms = int((time.monotonic() - self._started) * 1000)
-        return False

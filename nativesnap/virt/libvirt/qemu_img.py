@@ -24,19 +24,44 @@ class QemuImgError(exception.DriverError):
     pass
 
 
-def _run(args, timeout, verb):
+def _env():
+    # Untranslated messages: the fault quotes them, and a full disk is told
+    # apart by its strerror text (qemu-img has no exit code for it).
+    return dict(os.environ, LC_ALL="C")
+
+
+def _free_space(directory):
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return "unknown"
+    return f"{st.f_bavail * st.f_frsize // 1024} KiB"
+
+
+def _failure(args, verb, stderr, where):
+    """The error of a failed qemu-img: InsufficientStorage (507) when the disk
+    it wrote to is full, else QemuImgError, quoting qemu-img's message."""
+    message = stderr.strip()[:500]
+    if "No space left on device" in message:
+        place = (f"the filesystem of {where} is full ({_free_space(where)} free); "
+                 if where else "")
+        return exception.InsufficientStorage(
+            verb=verb, reason=f"{place}qemu-img {args[0]} failed: {message}")
+    return QemuImgError(driver="libvirt", verb=verb,
+                        reason=f"qemu-img {args[0]} failed: {message}")
+
+
+def _run(args, timeout, verb, where=None):
     argv = [QEMU_IMG, *args]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout,
-                              check=False)
+                              check=False, env=_env())
     except subprocess.TimeoutExpired:
         raise QemuImgError(driver="libvirt", verb=verb,
                            reason=f"qemu-img {args[0]} did not finish within "
                                   f"{timeout} s") from None
     if done.returncode != 0:
-        raise QemuImgError(driver="libvirt", verb=verb,
-                           reason=f"qemu-img {args[0]} failed: "
-                                  f"{done.stderr.decode(errors='replace').strip()[:500]}")
+        raise _failure(args, verb, done.stderr.decode(errors="replace"), where)
     return done.stdout.decode(errors="replace")
 
 
@@ -53,18 +78,24 @@ def info(path, backing_chain=False, force_share=True, timeout=60):
 def create_overlay(path, backing, backing_format="qcow2", timeout=60):
     """A new qcow2 file reading through to ``backing`` (absolute path)."""
     _run(["create", "-q", "-f", "qcow2", "-F", backing_format, "-b", backing, path],
-         timeout, "create an overlay")
+         timeout, "create an overlay", where=os.path.dirname(path))
     os.chmod(path, 0o600)
 
 
-def _run_with_progress(args, timeout, verb, progress, cancel_check=None):
+def _run_with_progress(args, timeout, verb, progress, cancel_check=None,
+                       where=None):
     """Run a long qemu-img command with -p and report its percentage."""
     argv = [QEMU_IMG, *args]
     deadline = time.monotonic() + timeout
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env())
     os.set_blocking(proc.stdout.fileno(), False)
     buffer = b""
     try:
+        if progress is not None:
+            # Reported at once, so a copy is seen to start however fast it
+            # ends (a small one ends before the first poll below).
+            progress(0)
         while proc.poll() is None:
             if time.monotonic() > deadline:
                 raise QemuImgError(driver="libvirt", verb=verb,
@@ -82,10 +113,10 @@ def _run_with_progress(args, timeout, verb, progress, cancel_check=None):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    stderr = proc.stderr.read().decode(errors="replace")
+    with proc.stdout, proc.stderr:
+        stderr = proc.stderr.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise QemuImgError(driver="libvirt", verb=verb,
-                           reason=f"qemu-img {args[0]} failed: {stderr.strip()[:500]}")
+        raise _failure(args, verb, stderr, where)
 
 
 def convert(source, dest, progress=None, timeout=3600, force_share=True):
@@ -94,7 +125,8 @@ def convert(source, dest, progress=None, timeout=3600, force_share=True):
     if force_share:
         args.append("-U")
     args += [source, dest]
-    _run_with_progress(args, timeout, "copy a disk", progress)
+    _run_with_progress(args, timeout, "copy a disk", progress,
+                       where=os.path.dirname(dest))
     os.chmod(dest, 0o600)
 
 

@@ -67,6 +67,15 @@ def disks(domain_xml):
     return found
 
 
+def agent_connected(domain_xml):
+    """Whether a guest agent is connected to the domain's agent channel (the
+    live XML's ``state='connected'``)."""
+    for target in parse(domain_xml).findall("./devices/channel/target"):
+        if target.get("name") == "org.qemu.guest_agent.0":
+            return target.get("state") == "connected"
+    return False
+
+
 def snapshot_xml(name, description, disk_files, memory_file=None,
                  internal=False, excluded=()):
     """A <domainsnapshot> document.
@@ -125,6 +134,16 @@ def for_new_domain(domain_xml, name, uuid, sources, console_log):
     own disk files, new MAC addresses (libvirt generates them when absent),
     its own agent socket and console log."""
     root = parse(set_disk_sources(domain_xml, sources))
+    devices = root.find("devices")
+    for node in root.findall("./devices/disk"):
+        target = node.find("target")
+        writable = (node.get("device", "disk") == "disk"
+                    and node.find("readonly") is None
+                    and node.find("shareable") is None)
+        if writable and (target is None or target.get("dev") not in sources):
+            # A writable disk the snapshot does not hold (an attached Cinder
+            # volume) must not be opened by two domains at once.
+            devices.remove(node)
     for channel in root.findall("./devices/channel[@type='unix']"):
         for source in channel.findall("source"):
             source.attrib.pop("path", None)  # libvirt picks one per domain

@@ -23,6 +23,8 @@ EXPECTED_FINGERPRINTS = {
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "Image": "1.0-0529083511536c700a939dd19b3eec40",
     "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "AssistedVolumeOperation": "1.0-9d88b2aaeb96aefd7d576d2d70c02ead",
+    "AssistedVolumeOperationList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
 }
 
 

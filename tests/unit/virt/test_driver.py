@@ -72,7 +72,8 @@ def test_abstract_verbs_must_be_implemented():
 def test_verb_list_covers_every_optional_verb_of_the_base_class():
     hooks = {"init_host", "cleanup_host", "get_capabilities", "forget_server",
              "validate_snapshot_request", "reconcile", "adopt",
-             "get_server_state"}
+             "get_server_state", "attached_volume_ids",
+             "validate_revert"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}

@@ -78,3 +78,23 @@ def test_a_spawned_domain_gets_a_new_name_uuid_macs_agent_socket_and_console():
     assert root.find("devices/serial/source").get("path") == "/c/console.log"
     assert all(d.serial is None for d in lxml_xml.disks(out))
     assert {d.target: d.source for d in lxml_xml.disks(out)}["vda"] == "/c/vda.qcow2"
+
+
+def test_spawned_domain_leaves_out_writable_disks_the_snapshot_does_not_hold():
+    out = lxml_xml.for_new_domain(DOMAIN, "nativesnap-new", "99999999-8888-7777-"
+                                  "6666-555555555555", {"vda": "/c/vda.qcow2"},
+                                  "/c/console.log")
+    # vdb and vdc (e.g. attached volumes) would be opened by two domains at
+    # once; the read-only cdrom can be shared.
+    assert sorted(d.target for d in lxml_xml.disks(out)) == ["hdc", "vda"]
+
+
+def test_agent_connected_reads_the_agent_channel_state_of_the_live_xml():
+    live = DOMAIN.replace("name='org.qemu.guest_agent.0'/>",
+                          "name='org.qemu.guest_agent.0' state='{}'/>")
+    assert lxml_xml.agent_connected(live.format("connected"))
+    assert not lxml_xml.agent_connected(live.format("disconnected"))
+    assert not lxml_xml.agent_connected(DOMAIN)  # inactive XML: no state
+    assert not lxml_xml.agent_connected(
+        "<domain><devices><channel type='pty'><target type='virtio' "
+        "name='org.other'/></channel></devices></domain>")

@@ -1,0 +1,32 @@
+"""[fault_injection] options: failpoints for crash and error tests. Never
+set in production.
+
+Not ``[debug]``: a group of that name would hide oslo.log's ``[DEFAULT]
+debug`` option (``CONF.debug`` would be the group, always true)."""
+
+from oslo_config import cfg
+
+fault_injection_group = cfg.OptGroup("fault_injection",
+                                     title="Fault injection (testing only)")
+
+opts = [
+    cfg.ListOpt("failpoints", default=[],
+                help="Failpoints to arm, for crash and error tests only: a "
+                     "list of <name>=<action>[@<n>], the action one of 'crash' "
+                     "(SIGKILL the service at that step, as kill -9 does), "
+                     "'error' (fail the step with a 500 naming the failpoint) "
+                     "or 'sleep:<seconds>' (pause there, at most 600 s); '@<n>' "
+                     "fires on the n-th time the step is reached only. Names "
+                     "are the fixed list in docs/reliability.md; an unknown "
+                     "one stops the service at start-up. Empty (the default) "
+                     "turns every failpoint off."),
+]
+
+
+def register_opts(conf):
+    conf.register_group(fault_injection_group)
+    conf.register_opts(opts, group=fault_injection_group)
+
+
+def list_opts():
+    return {fault_injection_group: opts}

@@ -1,0 +1,1 @@
+"""Block storage peers nativesnap calls: Cinder (``cinder.CinderAPI``)."""
