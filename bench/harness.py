@@ -302,8 +302,11 @@ class Bench:
                  f"kernel {self.images.kernel_version}")
         state = os.path.join(self.work_dir, "state")
         os.makedirs(state)
+        # Options of the service under test ({section: {key: value}}), e.g.
+        # bench/run --conf libvirt.live_memory_snapshots=false.
         self.api = fixtures.APIServer(state, fixtures.sqlite_url(state),
-                                      drivers=("libvirt",))
+                                      drivers=("libvirt",),
+                                      extra_conf=getattr(self.args, "conf", None))
         self.api.manage("db", "sync")
         self.api.start(timeout=60)
         self.client = Client(self.api.url, self.token, self.args.poll_ms / 1000.0)

@@ -24,8 +24,10 @@ CREATE = (
 MEMORY = (
     ("nativesnap memory snapshot: paused_ms", "memory_paused_ms", None),
     ("nativesnap memory snapshot: POST -> available", "memory_total_ms", None),
+    ("guest's console stalled, seen from the host (checks paused_ms)",
+     "memory_observed_stall_ms", None),
     ("nativesnap memory snapshot: delete", "memory_delete_ms", None),
-    ("libvirt alone: RAM-only snapshot, no disk (the floor)", "memory_libvirt_floor_ms",
+    ("libvirt alone: RAM-only snapshot, not live, no disk", "memory_libvirt_floor_ms",
      None),
     ("cold (Nova), same guest: paused_ms", "memory_cold_paused_ms", "memory_paused_ms"),
     ("cold (Nova), same guest: wall", "memory_cold_total_ms", "memory_total_ms"),

@@ -30,6 +30,26 @@ opts = [
                     "to every 5 s, until the agent answers, the domain stops "
                     "or this time passes. Pending thaws survive a restart of "
                     "the service."),
+    cfg.BoolOpt("live_memory_snapshots", default=True,
+                help="Save a memory snapshot's RAM while the guest runs "
+                     "(libvirt's LIVE flag: QEMU copies the RAM into the "
+                     "memory file in passes, as in a migration), so that its "
+                     "vCPUs stop only for the last dirty pages and the switch "
+                     "to the new disk overlays. The memory file then also "
+                     "holds the pages copied more than once (larger when the "
+                     "guest writes to its RAM during the save), and the save "
+                     "takes longer. False: the vCPUs stay paused while the "
+                     "whole RAM is written, a pause that grows with the RAM "
+                     "in use."),
+    cfg.FloatOpt("live_memory_copy_limit", default=2.0, min=1.0,
+                 help="How much a live memory snapshot may copy, in multiples "
+                      "of the guest's RAM, before the guest is paused so that "
+                      "the save ends. QEMU stops copying only once what is "
+                      "left fits in its downtime limit, which a guest that "
+                      "dirties its RAM faster than the memory file is written "
+                      "never reaches, while every pass makes the file larger. "
+                      "The pause then lasts until the rest is written, as "
+                      "with live_memory_snapshots = False."),
     cfg.IntOpt("block_job_timeout", default=3600, min=1,
                help="Seconds a block job (merge or pull of a snapshot layer) "
                     "may run before it is cancelled."),

@@ -212,14 +212,19 @@ def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
 # --- servers -----------------------------------------------------------------
 
 
+def _insert(context, model, values):
+    """Add one row; its values as saved (defaults filled in)."""
+    with writer(context) as session:
+        row = model()
+        row.update(values)
+        session.add(row)
+        session.flush()
+        return _to_dict(row)
+
+
 def server_create(context, values):
     try:
-        with writer(context) as session:
-            row = models.Server()
-            row.update(values)
-            session.add(row)
-            session.flush()
-            return _to_dict(row)
+        return _insert(context, models.Server, values)
     except db_exc.DBDuplicateEntry:
         # The failed flush spoilt that transaction; look in a new one.
         existing = server_find_by_ref(context, values["driver"], values["host"],
@@ -335,12 +340,7 @@ def server_get_dependents(context, snapshot_ids):
 
 
 def snapshot_create(context, values):
-    with writer(context) as session:
-        row = models.Snapshot()
-        row.update(values)
-        session.add(row)
-        session.flush()
-        return _to_dict(row)
+    return _insert(context, models.Snapshot, values)
 
 
 def snapshot_get(context, snapshot_id):
@@ -430,12 +430,7 @@ def snapshot_children(context, snapshot_id):
 
 
 def image_create(context, values):
-    with writer(context) as session:
-        row = models.Image()
-        row.update(values)
-        session.add(row)
-        session.flush()
-        return _to_dict(row)
+    return _insert(context, models.Image, values)
 
 
 def image_update(context, image_id, values):
@@ -479,12 +474,7 @@ def server_current_snapshot_ids(context, server_ids):
 
 
 def volume_operation_create(context, values):
-    with writer(context) as session:
-        row = models.AssistedVolumeOperation()
-        row.update(values)
-        session.add(row)
-        session.flush()
-        return _to_dict(row)
+    return _insert(context, models.AssistedVolumeOperation, values)
 
 
 def volume_operation_get(context, operation_id):

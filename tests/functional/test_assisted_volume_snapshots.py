@@ -27,9 +27,11 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
+import libvirt
 import pytest
 import requests
 
+from nativesnap.virt.libvirt import xml as lxml_xml
 from tests import fixtures
 from tests import guest as guestlib
 from tests.functional import libvirt_helpers as lh
@@ -148,6 +150,11 @@ def chain_names(path):
     return [os.path.basename(layer["filename"]) for layer in layers]
 
 
+def chain_names_any(path):
+    """The chain top first, by file name, however the backing files are named."""
+    return [os.path.basename(layer["filename"]) for layer in image_info(path)]
+
+
 def region_of_file(path, index, tmp_path):
     """sha256 of region ``index`` of what ``path`` (with its chain) reads."""
     raw = tmp_path / f"read-{uuid.uuid4().hex}.raw"
@@ -204,6 +211,11 @@ class Volume:
     def disk_source(self):
         return lh.active_disks(self.guest)["vdb"]
 
+    def defined_source(self):
+        """The file the domain's persistent definition starts vdb on."""
+        xml = self.guest.lookup().XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        return {d.target: d.source for d in lxml_xml.disks(xml)}["vdb"]
+
     def backing_name(self, name):
         return image_info(self.path(name))[0].get("backing-filename")
 
@@ -246,28 +258,23 @@ class Volume:
         return plan, to_remove
 
 
-@pytest.fixture(scope="module")
-def volume_guest_factory(make_module_guest, cinder):
-    def make(boot=True):
-        volume_id = cinder.create_volume(status="in-use",
-                                         volume_id=str(uuid.uuid4()))
-        return make_module_guest(disks=[None, guestlib.DiskSpec(
-            file_name=f"volume-{volume_id}", serial=volume_id,
-            blank_size=VOLUME_SIZE)], boot=boot)
-    return make
-
-
-def adopt(api, guest):
-    return lh.adopt(api, guest)
+def volume_guest(make, cinder, boot=True):
+    """A guest whose vdb is a Cinder volume: ``volume-<id>`` (an empty qcow2,
+    a raw block device to the guest) with the volume id as its serial, the
+    volume's row made in Cinder first."""
+    volume_id = cinder.create_volume(status="in-use", volume_id=str(uuid.uuid4()))
+    return make(disks=[None, guestlib.DiskSpec(
+        file_name=f"volume-{volume_id}", serial=volume_id,
+        blank_size=VOLUME_SIZE)], boot=boot)
 
 
 # --- create, then delete the older and the newest snapshots --------------------
 
 
 def test_create_and_both_delete_shapes_keep_cinder_s_chain_and_the_guest_s_data(
-        avs_api, cinder, volume_guest_factory, tmp_path):
-    guest = volume_guest_factory()
-    server = adopt(avs_api, guest)
+        avs_api, cinder, make_guest, tmp_path):
+    guest = volume_guest(make_guest, cinder)
+    server = lh.adopt(avs_api, guest)
     volume = Volume(cinder, guest)
     client = nova(avs_api, admin_token(cinder))
     base = f"volume-{volume.id}"
@@ -282,6 +289,7 @@ def test_create_and_both_delete_shapes_keep_cinder_s_chain_and_the_guest_s_data(
     wait_cinder(cinder, s1, "creating")
     volume.snapshotted(s1, s1_file)
     assert volume.disk_source() == volume.path(s1_file)
+    assert volume.defined_source() == volume.path(s1_file)  # also after a restart
     assert chain_names(volume.disk_source()) == [s1_file, base]
     at_s1 = dict(data)
     data[0] = write_region(guest, 0)  # overwritten after the snapshot
@@ -344,6 +352,7 @@ def test_create_and_both_delete_shapes_keep_cinder_s_chain_and_the_guest_s_data(
     wait_cinder(cinder, s2, "deleting")
     os.unlink(volume.path(gone))
     assert chain_names(volume.active) == [s3_file]
+    assert volume.defined_source() == volume.active
     assert_guest_reads(guest, data)
     # Durable: read from outside, the file Cinder keeps holds every byte
     # (QEMU's cached mappings were flushed before Cinder heard back).
@@ -372,10 +381,10 @@ def test_create_and_both_delete_shapes_keep_cinder_s_chain_and_the_guest_s_data(
 
 
 @pytest.fixture(scope="module")
-def failing(avs_api, cinder, volume_guest_factory):
+def failing(avs_api, cinder, make_module_guest):
     """One guest for the failure cases: one snapshot taken, data written."""
-    guest = volume_guest_factory()
-    adopt(avs_api, guest)
+    guest = volume_guest(make_module_guest, cinder)
+    lh.adopt(avs_api, guest)
     volume = Volume(cinder, guest)
     client = nova(avs_api, admin_token(cinder))
     data = {0: write_region(guest, 0)}
@@ -508,20 +517,16 @@ def test_a_block_job_libvirt_refuses_tells_cinder_error_deleting(
     assert_guest_reads(guest, data)
 
 
-def chain_names_any(path):
-    return [os.path.basename(layer["filename"]) for layer in image_info(path)]
-
-
 # --- quiesce ---------------------------------------------------------------------
 
 
 def test_quiesce_required_with_no_agent_tells_cinder_error_and_keeps_the_chain(
-        tmp_path_factory, cinder, volume_guest_factory):
+        tmp_path_factory, cinder, make_guest):
     api = start_api(tmp_path_factory, cinder, "api-avs-quiesce",
                     volume_snapshot_quiesce="required")
     try:
-        guest = volume_guest_factory()
-        adopt(api, guest)
+        guest = volume_guest(make_guest, cinder)
+        lh.adopt(api, guest)
         volume = Volume(cinder, guest)
         guest.stop_agent()
         client = nova(api, admin_token(cinder))
@@ -550,11 +555,11 @@ def qemu_io_write(path, pattern, index):
     return hashlib.sha256(bytes([pattern]) * REGION).hexdigest()
 
 
-def test_with_the_server_off_create_and_pull_work_offline_and_a_commit_of_the_active_file_pivots(
-        avs_api, cinder, volume_guest_factory, tmp_path):
-    guest = volume_guest_factory(boot=False)
+def test_server_off_create_and_pull_work_offline_and_an_active_commit_pivots(
+        avs_api, cinder, make_guest, tmp_path):
+    guest = volume_guest(make_guest, cinder, boot=False)
     guest.define()
-    adopt(avs_api, guest)
+    lh.adopt(avs_api, guest)
     volume = Volume(cinder, guest)
     client = nova(avs_api, admin_token(cinder))
     base = f"volume-{volume.id}"
@@ -630,6 +635,7 @@ def test_with_the_server_off_create_and_pull_work_offline_and_a_commit_of_the_ac
         "merge_target_file": base})
     wait_cinder(cinder, s3, "deleting")
     assert volume.disk_source() == volume.path(base)
+    assert volume.defined_source() == volume.path(base)
     assert wait_operation(avs_api, cinder, volume.id, s3, "delete")["files"][
         "method"] == "active commit"
     assert_guest_reads(guest, data)

@@ -21,8 +21,8 @@ EXPECTED = {
         "cold_paused_ms", "live_total_ms", "live_frozen_ms", "live_late_total_ms",
         "live_late_frozen_ms")],
     "memory": [f"{key}[{ram}]" for ram in ("128MiB", "512MiB") for key in (
-        "memory_paused_ms", "memory_total_ms", "memory_delete_ms",
-        "memory_libvirt_floor_ms", "memory_cold_paused_ms", "memory_cold_total_ms")],
+        "memory_paused_ms", "memory_total_ms", "memory_observed_stall_ms",
+        "memory_delete_ms", "memory_libvirt_floor_ms", "memory_cold_paused_ms", "memory_cold_total_ms")],
     "revert_delete": [f"{key}[100MiB]" for key in (
         "revert_disk_task_ms", "revert_disk_agent_ms", "revert_memory_task_ms",
         "revert_memory_agent_ms", "delete_merge_ms")],

@@ -35,6 +35,7 @@ from nativesnap.virt import driver
 from nativesnap.virt.libvirt import attached_volumes
 from nativesnap.virt.libvirt import chain
 from nativesnap.virt.libvirt import host as host_mod
+from nativesnap.virt.libvirt import memory
 from nativesnap.virt.libvirt import qemu_img
 from nativesnap.virt.libvirt import volume as assisted_volume
 from nativesnap.virt.libvirt import xml as lxml_xml
@@ -234,7 +235,8 @@ class LibvirtDriver(driver.ComputeDriver):
         if kind == states.KIND_INTERNAL:
             result = self._create_internal(dom, server, snapshot, disks)
         else:
-            result = self._create_external(dom, server, snapshot, disks, volumes)
+            result = self._create_external(dom, server, snapshot, disks, volumes,
+                                           progress)
         result.driver_info["domain_xml"] = inactive_xml
         progress(100)
         return result
@@ -260,7 +262,7 @@ class LibvirtDriver(driver.ComputeDriver):
             driver_info={"kind": states.KIND_INTERNAL},
             server_driver_info=info)
 
-    def _create_external(self, dom, server, snapshot, disks, volumes):
+    def _create_external(self, dom, server, snapshot, disks, volumes, progress):
         directory = self._server_dir(server.id)
         overlays = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
                     for d in disks}
@@ -282,7 +284,7 @@ class LibvirtDriver(driver.ComputeDriver):
                  | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT)
         if not memory_file:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
-        frozen_ms = paused_ms = None
+        frozen_ms = paused_ms = saved = None
         consistency = states.CONSISTENCY_CRASH
         running = dom.isActive()
         try:
@@ -301,11 +303,10 @@ class LibvirtDriver(driver.ComputeDriver):
                                         {**overlays, **volume_overlays},
                                         memory_file=memory_file,
                                         excluded=excluded)
-            if memory_file:
-                started = time.monotonic()
-                self._snapshot_call(dom, doc, flags)
-                # Without the LIVE flag the vCPUs stay paused for the whole call.
-                paused_ms = int((time.monotonic() - started) * 1000)
+            if memory_file:  # RAM saved live, pause timed: see memory.py
+                saved = memory.save(dom, doc, flags, memory_file, progress)
+                failpoints.hit("libvirt.create.after_snapshot_call")
+                paused_ms = saved.paused_ms
                 consistency = states.CONSISTENCY_MEMORY
             elif running and snapshot.quiesce != states.QUIESCE_OFF:
                 consistency, frozen_ms = self._quiesced_snapshot(
@@ -343,7 +344,8 @@ class LibvirtDriver(driver.ComputeDriver):
                 for t, v in sorted(record["volumes"].items())],
             volumes=[{"volume_id": v["volume_id"], "snapshot_id": v["snapshot_id"],
                       "target": t} for t, v in sorted(record["volumes"].items())],
-            driver_info={"kind": states.KIND_EXTERNAL},
+            driver_info={"kind": states.KIND_EXTERNAL, **(
+                {"memory_save": saved.record()} if saved else {})},
             server_driver_info=info)
 
     @staticmethod
@@ -624,6 +626,8 @@ class LibvirtDriver(driver.ComputeDriver):
                                  values={"status": host_mod.state_of(dom)})
 
     def _reconcile_create(self, dom, server, snapshot):
+        if dom is not None and dom.isActive():
+            memory.abort_unfinished(dom)  # a save libvirtd still runs
         directory = os.path.join(CONF.libvirt.overlay_path, server.id)
         disks, volumes = self._own_disks(dom) if dom is not None else ([], {})
         planned = {d.target: chain.overlay_path(directory, snapshot.id, d.target)

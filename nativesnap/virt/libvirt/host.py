@@ -21,6 +21,7 @@ from nativesnap.common import failpoints
 from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
+from nativesnap.virt.libvirt import events
 from nativesnap.virt.libvirt import quiesce
 
 try:
@@ -159,6 +160,10 @@ class Host:
 
     def _open(self):
         uri = CONF.libvirt.uri
+        # Before the open: a connection gets events only from an event loop
+        # registered when it was opened (memory snapshots time their pause
+        # by lifecycle events).
+        events.start()
 
         # Retried from 0.1 s: a restarting libvirtd answers again within ≈ 0.5 s.
         @tenacity.retry(stop=tenacity.stop_after_delay(CONF.libvirt.connect_timeout),

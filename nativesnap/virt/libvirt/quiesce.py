@@ -124,10 +124,6 @@ class ThawKeeper:
         except OSError as e:
             LOG.warning("Could not remove the thaw marker of %s: %s", uuid, e)
 
-    def pending(self):
-        with self._cond:
-            return sorted(self._pending)
-
     def stop(self):
         with self._cond:
             self._stopping = True
@@ -188,8 +184,8 @@ class ThawKeeper:
             else:
                 entry[2] = min(entry[2] * 2, _RETRY_MAX)
                 entry[0] = now + entry[2]
-        if uuid not in self._pending:
-            self.forget(uuid)
+                return
+        self.forget(uuid)  # given up: its marker goes too
 
 
 def thaw(host, keeper, dom, patient=False):
@@ -280,10 +276,10 @@ class Freeze:
         try:
             if time.monotonic() - self._started >= _QUICK_FAILURE:
                 if _agent_connected(self.dom):
-                    LOG.error("Guest %s's agent took the freeze request and did "
-                              "not answer within %.1f s; thawing it in the "
-                              "background until it answers", self._uuid,
-                              self.timeout)
+                    LOG.error("Guest %s's agent did not answer the freeze "
+                              "request within %.1f s (it may still carry it "
+                              "out); thawing it in the background until it "
+                              "answers", self._uuid, self.timeout)
                     self.keeper.keep_thawing(self._uuid)
             elif _agent_connected(self.dom):
                 thaw(self.host, self.keeper, self.dom)

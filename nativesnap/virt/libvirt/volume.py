@@ -164,7 +164,11 @@ class AssistedVolumes:
         if not stat.S_ISREG(mode):
             raise exception.Invalid(reason=f"new_file {name} is not a regular "
                                            "file")
-        info = qemu_img.info(path)
+        try:
+            info = qemu_img.info(path)
+        except qemu_img.QemuImgError as e:
+            raise exception.Invalid(reason=f"new_file {name} cannot be read as an "
+                                           f"image: {e.message}") from None
         backing = info.get("full-backing-filename") or info.get("backing-filename")
         if backing and not os.path.isabs(backing):
             backing = os.path.join(os.path.dirname(path), backing)

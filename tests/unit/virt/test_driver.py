@@ -25,6 +25,9 @@ VERBS = {
     "export_snapshot": ("ctx", "server", "snapshot", "/dev/null", "qcow2",
                         "progress"),
     "list_hypervisor_snapshots": ("ctx", "server"),
+    "find_volume_disk": ("ctx", "server", "volume-id"),
+    "volume_snapshot_create": ("ctx", "server", "volume-id", {}, "progress"),
+    "volume_snapshot_delete": ("ctx", "server", "volume-id", {}, "progress"),
 }
 
 
@@ -73,7 +76,8 @@ def test_verb_list_covers_every_optional_verb_of_the_base_class():
     hooks = {"init_host", "cleanup_host", "get_capabilities", "forget_server",
              "validate_snapshot_request", "reconcile", "adopt",
              "get_server_state", "attached_volume_ids",
-             "validate_revert"}
+             "validate_revert", "validate_volume_snapshot_create",
+             "validate_volume_snapshot_delete", "reconcile_volume_operation"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}
@@ -128,3 +132,28 @@ def test_default_reconcile_rolls_back_and_says_why():
     outcome = MinimalDriver().reconcile(None, None, "snapshotting", None)
     assert outcome.completed is False
     assert "minimal" in outcome.reason and "snapshotting" in outcome.reason
+
+
+def test_default_assisted_volume_hooks_refuse_and_cannot_tell():
+    d = MinimalDriver()
+    for hook in ("validate_volume_snapshot_create",
+                 "validate_volume_snapshot_delete"):
+        with pytest.raises(exception.UnsupportedOperation) as info:
+            getattr(d, hook)(None, None, None, {})
+        assert "minimal" in str(info.value)
+    outcome = d.reconcile_volume_operation(None, None, None)
+    assert outcome.completed is False and "minimal" in outcome.reason
+
+
+@pytest.mark.parametrize("name", ["volume-x", "volume-1.2", "v" * 255, "a b"])
+def test_plain_file_names_pass(name):
+    assert driver.plain_file_name("new_file", name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "/a", "../a", "a..b",
+                                  "a:b", "a\x00b", "a\nb", "a\x85b", "v" * 256,
+                                  None, 5])
+def test_names_that_are_not_plain_file_names_are_refused_with_400(name):
+    with pytest.raises(exception.Invalid) as info:
+        driver.plain_file_name("new_file", name)
+    assert info.value.code == 400 and "new_file" in str(info.value)
