@@ -37,7 +37,7 @@ run: setup
 
 test: setup
 	tools/start-libvirtd
-	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" $(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
 
 demo: setup
 	tools/start-libvirtd
