@@ -162,6 +162,21 @@ def add_page_arguments(parser, sort_keys):
                         help="asc or desc (default desc).")
 
 
+def add_list_arguments(parser, what, all_projects_note, statuses, list_columns,
+                       long_columns, sort_keys):
+    """The options every list command shares: project scope, status filter,
+    the long view, paging and sorting."""
+    parser.add_argument("--all-projects", action="store_true",
+                        help=f"{what} of every project ({all_projects_note}).")
+    parser.add_argument("--status", metavar="STATUS",
+                        help=f"Only {what.lower()} with this status "
+                             f"({', '.join(statuses)}).")
+    parser.add_argument("--long", action="store_true",
+                        help="More columns: " + ", ".join(
+                            t for t, _ in long_columns[len(list_columns):]))
+    add_page_arguments(parser, sort_keys)
+
+
 def limited(items, limit):
     """At most ``limit`` items of an iterator (all without a limit); pulls no
     more than that, so no page past the last one shown is fetched."""

@@ -30,15 +30,10 @@ class ListServer(base.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument("--all-projects", action="store_true",
-                            help="Servers of every project (administrators).")
-        parser.add_argument("--status", metavar="STATUS",
-                            help="Only servers with this status (ACTIVE, "
-                                 "SHUTOFF, BUILD, PAUSED, ERROR).")
-        parser.add_argument("--long", action="store_true",
-                            help="More columns: " + ", ".join(
-                                t for t, _ in LONG_COLUMNS[len(LIST_COLUMNS):]))
-        base.add_page_arguments(parser, SORT_KEYS)
+        base.add_list_arguments(
+            parser, "Servers", "administrators",
+            ("ACTIVE", "SHUTOFF", "BUILD", "PAUSED", "ERROR"),
+            LIST_COLUMNS, LONG_COLUMNS, SORT_KEYS)
         return parser
 
     def take_action(self, parsed_args):

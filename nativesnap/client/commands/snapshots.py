@@ -100,16 +100,10 @@ class ListSnapshot(base.Lister):
         parser = super().get_parser(prog_name)
         parser.add_argument("--server", metavar="SERVER",
                             help="Only this server's snapshots (name or ID).")
-        parser.add_argument("--all-projects", action="store_true",
-                            help="Snapshots of every project (administrators; "
-                                 "not with --server).")
-        parser.add_argument("--status", metavar="STATUS",
-                            help="Only snapshots with this status (creating, "
-                                 "available, deleting, error, error_deleting).")
-        parser.add_argument("--long", action="store_true",
-                            help="More columns: " + ", ".join(
-                                t for t, _ in LONG_COLUMNS[len(LIST_COLUMNS):]))
-        base.add_page_arguments(parser, SORT_KEYS)
+        base.add_list_arguments(
+            parser, "Snapshots", "administrators; not with --server",
+            ("creating", "available", "deleting", "error", "error_deleting"),
+            LIST_COLUMNS, LONG_COLUMNS, SORT_KEYS)
         return parser
 
     def take_action(self, parsed_args):
