@@ -1,6 +1,6 @@
 # nativesnap — set-up, run and test on a Debian 12 host (as root).
 #   make run    install everything, sync the database, serve on 127.0.0.1:8779
-#   make test   install everything, start libvirtd and PostgreSQL, run all tests
+#   make test   install everything, start libvirtd, PostgreSQL and RabbitMQ, run all tests
 #   make demo   the same set-up, then watch snapshots of a real TCG guest (tools/demo)
 # The set-up is idempotent: a second run only does what is missing.
 
@@ -37,7 +37,9 @@ run: setup
 
 test: setup
 	tools/start-libvirtd
-	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" $(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
+	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" \
+	NATIVESNAP_TEST_RABBIT_URL="$$(tools/start-rabbitmq)" \
+	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
 
 demo: setup
 	tools/start-libvirtd

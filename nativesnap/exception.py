@@ -55,9 +55,13 @@ class InvalidMarker(Invalid):
 class UnsupportedOperation(Invalid):
     msg_fmt = "The %(driver)s driver does not support %(verb)s%(detail)s."
 
-    def __init__(self, driver, verb, reason=None):
-        detail = f": {reason}" if reason else ""
-        super().__init__(driver=driver, verb=verb, detail=detail)
+    def __init__(self, message=None, driver=None, verb=None, reason=None,
+                 detail=None):
+        # (message, **kwargs) as every exception here, so that one raised by
+        # a compute service is raised again as itself on the API side.
+        if detail is None:
+            detail = f": {reason}" if reason else ""
+        super().__init__(message, driver=driver, verb=verb, detail=detail)
 
 
 class DriverNotEnabled(Invalid):
@@ -203,6 +207,19 @@ class RequestTooLarge(NativesnapException):
 class TaskTimeout(NativesnapException):
     msg_fmt = "Task %(task)s on server %(server_id)s did not finish within %(timeout)d s."
     code = 500
+
+
+class TaskWaitTimeout(NativesnapException):
+    msg_fmt = ("Task %(task)s on server %(server_id)s waited %(timeout)s s for "
+               "%(reason)s, which did not come.")
+    code = 500
+
+
+class ComputeUnavailable(NativesnapException):
+    msg_fmt = ("The compute service of host %(host)s did not answer within "
+               "%(timeout)s s; retry later (an operator can check it is "
+               "running).")
+    code = 503
 
 
 class TaskCancelled(NativesnapException):

@@ -35,6 +35,23 @@ def postgresql_admin_url():
     return url
 
 
+def rabbitmq_url():
+    """oslo.messaging transport URL (rabbit://) of the real RabbitMQ broker
+    that the test set-up started.
+
+    ``make test`` passes it in NATIVESNAP_TEST_RABBIT_URL; run by hand, the
+    start script is called (it is idempotent and fast when the broker runs).
+    """
+    url = os.environ.get("NATIVESNAP_TEST_RABBIT_URL")
+    if url:
+        return url
+    out = subprocess.run([os.path.join(REPO, "tools", "start-rabbitmq")],
+                         check=True, capture_output=True, text=True, timeout=240)
+    url = out.stdout.strip()
+    os.environ["NATIVESNAP_TEST_RABBIT_URL"] = url
+    return url
+
+
 @contextlib.contextmanager
 def postgresql_database():
     """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""
@@ -62,6 +79,68 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ComputeService:
+    """A real nativesnap-compute process beside an APIServer: the API's
+    configuration (database, broker) plus a file of its own that names its
+    host and drivers (later files win)."""
+
+    def __init__(self, api, host, drivers=("libvirt",), extra_conf=None):
+        self.api = api
+        self.host = host
+        self.conf_path = os.path.join(api.state_dir, f"compute-{host}.conf")
+        self.log_path = os.path.join(api.state_dir, f"compute-{host}.log")
+        self.proc = None
+        sections = {"DEFAULT": {"host": host, "enabled_drivers": ",".join(drivers)}}
+        for section, values in (extra_conf or {}).items():
+            sections.setdefault(section, {}).update(values)
+        with open(self.conf_path, "w") as f:
+            for section, values in sections.items():
+                f.write(f"[{section}]\n")
+                for key, value in values.items():
+                    f.write(f"{key} = {value}\n")
+
+    def start(self, timeout=60):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [os.path.join(BIN, "nativesnap-compute"), "--config-file",
+             self.api.conf_path, "--config-file", self.conf_path],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while "nativesnap-compute of host" not in self.read_log():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nativesnap-compute exited with "
+                                   f"{self.proc.returncode}; log:\n"
+                                   f"{self.read_log()[-4000:]}")
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise RuntimeError(f"nativesnap-compute did not serve within "
+                                   f"{timeout} s; log:\n{self.read_log()[-4000:]}")
+            time.sleep(0.1)
+        return self
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 class APIServer:
@@ -99,7 +178,8 @@ class APIServer:
         return subprocess.run(
             [os.path.join(BIN, "nativesnap-manage"), "--config-file",
              self.conf_path, *args], check=True, capture_output=True, text=True,
-            timeout=120)
+            timeout=120, env=None if self.env is None else dict(os.environ,
+                                                                **self.env))
 
     def start(self, timeout=30):
         self.log = open(self.log_path, "ab")

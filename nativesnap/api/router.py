@@ -13,15 +13,16 @@ from nativesnap.conf import CONF
 PUBLIC_PATHS = frozenset({"", "/v1"})
 
 
-def route_list(manager):
-    """(path template, {HTTP method: (controller, method name)}), in full."""
+def route_list(compute_api):
+    """(path template, {HTTP method: (controller, method name)}), in full;
+    ``compute_api`` is the API side of the seam (nativesnap.compute.api)."""
     versions_ctl = versions.VersionsController()
-    servers_ctl = servers.ServersController(manager)
-    snapshots_ctl = server_snapshots.ServerSnapshotsController(manager)
+    servers_ctl = servers.ServersController(compute_api)
+    snapshots_ctl = server_snapshots.ServerSnapshotsController(compute_api)
     all_snapshots_ctl = server_snapshots.SnapshotsController()
-    openapi_ctl = openapi_ext.OpenAPIController()
-    avs_ctl = avs.AssistedVolumeSnapshotsController(manager)
-    nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(manager)
+    openapi_ctl = openapi_ext.OpenAPIController(PUBLIC_PATHS)
+    avs_ctl = avs.AssistedVolumeSnapshotsController(compute_api)
+    nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
     routes = [
         ("/", {"GET": (versions_ctl, "index")}),
         ("/v1", {"GET": (versions_ctl, "show")}),
@@ -51,9 +52,9 @@ def route_list(manager):
     return routes
 
 
-def make_app(manager):
+def make_app(compute_api):
     """The WSGI application: the API, behind keystone when configured."""
-    router = wsgi.Router(route_list(manager))
+    router = wsgi.Router(route_list(compute_api))
     strategy = CONF.api.auth_strategy
     if strategy == "keystone":
         app = wsgi.APIApplication(router, auth.keystone, PUBLIC_PATHS)

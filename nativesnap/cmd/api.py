@@ -1,15 +1,18 @@
-"""nativesnap-api: the REST API service (with its manager and task workers).
+"""nativesnap-api: the REST API service.
 
-Served by cheroot, CherryPy's production WSGI server. On SIGTERM (or SIGINT)
-it stops taking requests, waits up to ``shutdown_timeout`` for running tasks,
-and exits; whatever is still running then is finished or rolled back by
-start-up recovery on the next start.
+Served by cheroot, CherryPy's production WSGI server. With the default
+in-process transport (``[DEFAULT] transport_url`` unset) the same process
+runs the compute service too — drivers, task workers, recovery — which is
+the one-process deployment ``make run`` starts; with a broker URL it serves
+the API only and hands work to ``nativesnap-compute`` processes
+(docs/architecture.md).
+
+On SIGTERM (or SIGINT) it stops taking requests, waits up to
+``shutdown_timeout`` for running tasks, and exits; whatever is still running
+then is finished or rolled back by start-up recovery on the next start.
 """
 
 import gc
-import logging as std_logging
-import os
-import signal
 import sys
 import threading
 
@@ -17,40 +20,26 @@ from cheroot import wsgi as cheroot_wsgi
 from oslo_log import log as logging
 
 from nativesnap.api import router
-from nativesnap.common import failpoints
+from nativesnap.common import rpc
 from nativesnap.common import service
+from nativesnap.compute import api as compute_api
+from nativesnap.compute import manager as compute_manager
 from nativesnap.conf import CONF
 from nativesnap import context as ns_context
-from nativesnap.db import migration
-from nativesnap import exception
-from nativesnap.manager import manager as ns_manager
 
 LOG = logging.getLogger(__name__)
 
 
-def _check_schema():
-    current = migration.db_version()
-    head = migration.head_revision()
-    if current != head:
-        service.die(f"the database schema is at {current or 'nothing'}, not "
-                    f"{head}: run 'nativesnap-manage db sync' first")
-
-
 def main(argv=None):
     argv = sys.argv if argv is None else argv
-    service.parse_args(argv, "nativesnap REST API")
-    try:
-        failpoints.configure(CONF.fault_injection.failpoints)
-    except exception.InvalidFailpoint as e:
-        service.die(str(e))
-    service.ensure_state_dirs()
-    _check_schema()
-
-    context = ns_context.get_admin_context()
-    manager = ns_manager.Manager()
-    manager.init_host(context)
-    manager.start_status_sync(context, CONF.status_sync_interval)
-    app = router.make_app(manager)
+    service.prepare(argv, "nativesnap REST API")
+    compute = None
+    if rpc.in_process():
+        compute = compute_manager.ComputeManager()
+        context = ns_context.get_admin_context()
+        compute.init_host(context)
+        compute.start(context)
+    app = router.make_app(compute_api.API())
     # Start-up left ~100k long-lived objects (modules, configuration, policy
     # rules, routes). Frozen out of the garbage collector's generations, they
     # are no longer walked by each full collection, which the objects of list
@@ -63,35 +52,24 @@ def main(argv=None):
                                  timeout=CONF.api.request_timeout,
                                  request_queue_size=CONF.api.backlog,
                                  server_name="nativesnap")
-    stop = threading.Event()
-
-    def _on_signal(signum, _frame):
-        LOG.info("Signal %d received: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-
+    stop = service.stop_event()
     server.prepare()  # binds now, so a busy port fails here, loudly
     serving = threading.Thread(target=server.serve, name="nativesnap-http",
                                daemon=True)
     serving.start()
-    LOG.info("nativesnap-api listening on http://%s:%d (drivers: %s)",
-             CONF.api.host, server.bind_addr[1], ", ".join(manager.drivers))
+    LOG.info("nativesnap-api listening on http://%s:%d (%s)", CONF.api.host,
+             server.bind_addr[1],
+             "drivers: " + ", ".join(compute.drivers) if compute is not None
+             else "no drivers: computes over " + rpc.safe_transport_url())
     while not stop.wait(1.0):
         if not serving.is_alive():
             LOG.error("The HTTP server stopped unexpectedly")
             break
     server.stop()
-    left = manager.shutdown(CONF.shutdown_timeout)
+    left = compute.shutdown(CONF.shutdown_timeout) if compute is not None else []
+    rpc.cleanup()
     LOG.info("nativesnap-api stopped (%d task(s) left to recovery)", len(left))
-    if left:
-        # The interpreter joins the task pool's threads at exit, so a normal
-        # return would keep the process alive until those tasks end (forever
-        # for a hung driver call) and shutdown_timeout would bound nothing.
-        # They are left to start-up recovery: exit now, as a crash would.
-        std_logging.shutdown()
-        os._exit(0)
+    service.exit_leaving_tasks(left)
     return 0
 
 

@@ -59,8 +59,26 @@ DELETING_SERVER = "deleting"
 # lock of the server the volume is attached to, like any other task.
 VOLUME_SNAPSHOTTING = "volume_snapshotting"
 DELETING_VOLUME_SNAPSHOT = "volume_snapshot_deleting"
+# A task whose driver waits for an event from outside (an agent's callback)
+# holds the lock in its wait state, with a deadline, and no worker; it goes
+# back to its running state when the event comes (docs/architecture.md).
+SNAPSHOT_WAIT = "snapshot_wait"
+REVERT_WAIT = "revert_wait"
+DELETE_SNAPSHOT_WAIT = "delete_snapshot_wait"
+SPAWN_WAIT = "spawn_wait"
+EXPORT_WAIT = "export_wait"
+WAIT_STATES = {SNAPSHOTTING: SNAPSHOT_WAIT, REVERTING: REVERT_WAIT,
+               DELETING_SNAPSHOT: DELETE_SNAPSHOT_WAIT, SPAWNING: SPAWN_WAIT,
+               EXPORTING: EXPORT_WAIT}
+RUNNING_STATE_OF = {wait: running for running, wait in WAIT_STATES.items()}
 TASK_STATES = (SNAPSHOTTING, REVERTING, DELETING_SNAPSHOT, SPAWNING, EXPORTING,
-               DELETING_SERVER, VOLUME_SNAPSHOTTING, DELETING_VOLUME_SNAPSHOT)
+               DELETING_SERVER, VOLUME_SNAPSHOTTING, DELETING_VOLUME_SNAPSHOT,
+               *WAIT_STATES.values())
+
+# Task events (a task starts with the event named as its task state).
+TASK_WAIT = "wait"
+TASK_RESUME = "resume"
+TASK_END = "end"
 
 ADOPTED = "adopted"
 SPAWNED = "spawned"
@@ -114,14 +132,47 @@ def _build(transitions, terminal):
 
 SNAPSHOT_MACHINE = _build(SNAPSHOT_TRANSITIONS, terminal={DELETED})
 
+# A server's task lock: idle (task_state null) -> a task -> idle, with a
+# wait state beside each task that may wait for an outside event.
+NO_TASK = "idle"  # the machine's name for task_state null
+TASK_TRANSITIONS = (
+    tuple((NO_TASK, task, task) for task in TASK_STATES
+          if task not in RUNNING_STATE_OF)
+    + tuple((task, TASK_END, NO_TASK) for task in TASK_STATES)
+    + tuple((task, TASK_WAIT, wait) for task, wait in WAIT_STATES.items())
+    + tuple((wait, TASK_RESUME, task) for task, wait in WAIT_STATES.items())
+)
+TASK_MACHINE = _build(TASK_TRANSITIONS, terminal=())
+
+
+def _next(machine, current, event):
+    machine = machine.copy()
+    machine.initialize(current)
+    machine.process_event(event)
+    return machine.current_state
+
+
+def next_task_state(server_id, current, event):
+    """The task_state ``event`` moves a server's lock in ``current`` (None:
+    no task) to, or a 409 naming both."""
+    try:
+        state = _next(TASK_MACHINE, NO_TASK if current is None else current,
+                      event)
+    except (automaton_exc.NotFound, automaton_exc.InvalidState):
+        if current is not None and event in TASK_STATES:
+            raise exception.ServerBusy(server_id=server_id,
+                                       task_state=current) from None
+        raise exception.UnexpectedTaskState(server_id=server_id,
+                                            expected=f"a state allowing "
+                                                     f"'{event}'",
+                                            actual=current) from None
+    return None if state == NO_TASK else state
+
 
 def next_snapshot_status(snapshot_id, current, event):
     """The status ``event`` moves a snapshot in ``current`` to, or a 409."""
-    machine = SNAPSHOT_MACHINE.copy()
     try:
-        machine.initialize(current)
-        machine.process_event(event)
+        return _next(SNAPSHOT_MACHINE, current, event)
     except (automaton_exc.NotFound, automaton_exc.InvalidState):
         raise exception.InvalidStateTransition(
             snapshot_id=snapshot_id, state=current, event=event) from None
-    return machine.current_state

@@ -9,6 +9,7 @@ from nativesnap.conf import default
 from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
+from nativesnap.conf import messaging
 
 CONF = cfg.CONF
 
@@ -19,3 +20,4 @@ image.register_opts(CONF)
 cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
 fault_injection.register_opts(CONF)
+messaging.register_opts(CONF)

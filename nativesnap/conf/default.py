@@ -27,9 +27,12 @@ opts = [
                help="Seconds a timed-out task's driver call is given to notice the "
                     "cancellation before the server's task lock is released anyway."),
     cfg.IntOpt("status_sync_interval", default=30, min=0,
-               help="Seconds between refreshes of idle servers' status from the "
-                    "hypervisor (0 turns it off; showing one server always "
-                    "refreshes it)."),
+               help="Seconds between two reads, by the compute service, of "
+                    "every server's status and attached volumes from the "
+                    "hypervisor, recorded for the API (0 turns it off). "
+                    "Changes the hypervisor reports as events (libvirt's "
+                    "lifecycle and device events) are recorded at once; "
+                    "this sync catches what no event told."),
     cfg.IntOpt("assisted_volume_records_days", default=30, min=0,
                help="Days the record of an assisted volume snapshot operation "
                     "(GET /v1/os-assisted-volume-snapshots) is kept; older "

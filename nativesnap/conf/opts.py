@@ -13,6 +13,7 @@ from nativesnap.conf import default
 from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
+from nativesnap.conf import messaging
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
@@ -39,5 +40,7 @@ def set_lib_defaults():
                      connection=database.DEFAULT_SQL_CONNECTION,
                      max_pool_size=database.DEFAULT_MAX_POOL_SIZE)
     policy_opts.set_defaults(CONF, policy_file="policy.yaml")
+    messaging.set_defaults()
     log.set_defaults(default_log_levels=log.get_default_log_levels() + [
-        "cheroot=WARNING", "keystonemiddleware=INFO", "alembic=WARNING"])
+        "cheroot=WARNING", "keystonemiddleware=INFO", "alembic=WARNING",
+        "oslo_messaging=INFO"])

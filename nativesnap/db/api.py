@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import pool as sa_pool
 
+from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap.db import models
 from nativesnap import exception
@@ -272,6 +273,15 @@ def server_get_busy(context, host):
         return [_to_dict(r) for r in rows]
 
 
+def server_get_waiting(context, host):
+    """Servers of ``host`` whose task waits for an outside event."""
+    with reader(context) as session:
+        rows = session.query(models.Server).filter(
+            models.Server.host == host,
+            models.Server.task_wait_until.isnot(None)).all()
+        return [_to_dict(r) for r in rows]
+
+
 def server_update(context, server_id, values, expected_task_state=None,
                   expected_task_id=None, check_task=True):
     """Update a server; with ``check_task`` the row must hold the expected task.
@@ -316,6 +326,8 @@ def server_destroy(context, server_id):
                 synchronize_session=False)
         session.query(models.Snapshot).filter_by(server_id=server_id).delete(
             synchronize_session=False)
+        session.query(models.VolumeAttachment).filter_by(
+            server_id=server_id).delete(synchronize_session=False)
         count = session.query(models.Server).filter_by(id=server_id).delete(
             synchronize_session=False)
         if count == 0:
@@ -332,7 +344,8 @@ def server_get_dependents(context, snapshot_ids):
         rows = session.query(models.Server).filter(
             models.Server.source_snapshot_id.in_(list(snapshot_ids)),
             sa.or_(models.Server.linked.is_(True),
-                   models.Server.task_state == "spawning")).all()
+                   models.Server.task_state.in_((states.SPAWNING,
+                                                 states.SPAWN_WAIT)))).all()
         return [_to_dict(r) for r in rows]
 
 
@@ -433,6 +446,14 @@ def image_create(context, values):
     return _insert(context, models.Image, values)
 
 
+def image_get(context, image_id):
+    with reader(context) as session:
+        row = session.get(models.Image, image_id)
+        if row is None:
+            raise exception.ImageNotFound(image_id=image_id)
+        return _to_dict(row)
+
+
 def image_update(context, image_id, values):
     values = dict(values)
     values["updated_at"] = timeutils.utcnow()
@@ -468,6 +489,40 @@ def server_current_snapshot_ids(context, server_ids):
         return dict(session.query(models.Server.id,
                                   models.Server.current_snapshot_id).filter(
             models.Server.id.in_(list(server_ids))))
+
+
+# --- volume attachments -------------------------------------------------------
+
+
+def volume_attachment_set(context, server_id, devices):
+    """Make ``{volume id: device}`` the server's attached volumes; True when
+    that changed the record."""
+    with writer(context) as session:
+        rows = {r.volume_id: r for r in session.query(
+            models.VolumeAttachment).filter_by(server_id=server_id)}
+        if {v: r.device for v, r in rows.items()} == devices:
+            return False
+        for volume_id, row in rows.items():
+            if volume_id not in devices:
+                session.delete(row)
+            elif row.device != devices[volume_id]:
+                row.device = devices[volume_id]
+        for volume_id, device in devices.items():
+            if volume_id not in rows:
+                session.add(models.VolumeAttachment(
+                    server_id=server_id, volume_id=volume_id, device=device))
+        return True
+
+
+def volume_attachment_get_all(context, server_id=None, volume_id=None):
+    with reader(context) as session:
+        query = session.query(models.VolumeAttachment)
+        if server_id is not None:
+            query = query.filter_by(server_id=server_id)
+        if volume_id is not None:
+            query = query.filter_by(volume_id=volume_id)
+        return [_to_dict(r) for r in query.order_by(
+            models.VolumeAttachment.server_id, models.VolumeAttachment.volume_id)]
 
 
 # --- assisted volume snapshot operations -------------------------------------

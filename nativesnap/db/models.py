@@ -60,6 +60,23 @@ class Server(BASE, NativesnapBase):
     capabilities = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     fault = sa.Column(NullableJson, nullable=True)
+    # A task waiting for an outside event: until when, and what for.
+    task_wait_until = sa.Column(sa.DateTime, nullable=True)
+    task_wait_info = sa.Column(NullableJson, nullable=True)
+
+
+class VolumeAttachment(BASE, NativesnapBase):
+    """A Cinder volume attached to a server, as its compute service last saw."""
+
+    __tablename__ = "volume_attachments"
+    __table_args__ = (
+        sa.Index("volume_attachments_volume_id_idx", "volume_id"),
+    )
+
+    server_id = sa.Column(sa.String(36), sa.ForeignKey("servers.id"),
+                          primary_key=True)
+    volume_id = sa.Column(sa.String(36), primary_key=True)
+    device = sa.Column(sa.String(255), nullable=False)
 
 
 class Snapshot(BASE, NativesnapBase):

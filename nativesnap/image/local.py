@@ -12,8 +12,7 @@ import os
 from oslo_utils import uuidutils
 
 from nativesnap import exception
-
-DISK_FORMATS = ("qcow2",)
+from nativesnap.objects.image import DISK_FORMATS
 
 
 class LocalImageStore:

@@ -7,3 +7,5 @@ def register_all():
     __import__("nativesnap.objects.snapshot")
     __import__("nativesnap.objects.image")
     __import__("nativesnap.objects.volume_operation")
+    __import__("nativesnap.objects.volume_attachment")
+

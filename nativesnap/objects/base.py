@@ -6,6 +6,7 @@ import re
 from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields as ovo_fields
 
+from nativesnap.db import api as db
 from nativesnap.objects import fields as ns_fields
 
 # Returned by a fast coercer for a value it does not vouch for.
@@ -69,6 +70,12 @@ def _fast_coercer(field):
     else:
         return None
     return fast
+
+
+def transaction(context):
+    """One database transaction for several objects' saves (nested saves
+    with the same context join it): all of them are made, or none."""
+    return db.writer(context)
 
 
 class NativesnapObjectRegistry(ovo_base.VersionedObjectRegistry):

@@ -15,6 +15,10 @@ StringField = fields.StringField
 UUIDField = fields.UUIDField
 NonNegativeIntegerField = fields.NonNegativeIntegerField
 
+# Capability names of a server (DESIGN §2): what its driver can do for it,
+# recorded on the Server and shown in its view.
+CAPABILITIES = ("memory", "quiesce", "revert_any", "tree", "linked_spawn", "export")
+
 
 class Json(fields.FieldType):
     """Any JSON-serialisable value (driver metadata, faults, disk lists)."""

@@ -6,6 +6,9 @@ from nativesnap.db import api as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
 
+# The disk formats an export may be written in.
+DISK_FORMATS = ("qcow2",)
+
 
 @base.NativesnapObjectRegistry.register
 class Image(base.NativesnapObject):
@@ -27,6 +30,10 @@ class Image(base.NativesnapObject):
         "created_at": fields.DateTimeField(nullable=True),
         "updated_at": fields.DateTimeField(nullable=True),
     }
+
+    @classmethod
+    def get_by_id(cls, context, image_id):
+        return cls._from_db(context, db.image_get(context, image_id))
 
     def create(self):
         values = self.obj_get_changes()

@@ -3,15 +3,21 @@
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
+from nativesnap.common import states
 from nativesnap.db import api as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
+
+# Columns a server listing may be sorted by (the API's schema offers these).
+SORT_KEYS = db.SERVER_SORT_KEYS
+CAPABILITIES = fields.CAPABILITIES
 
 
 @base.NativesnapObjectRegistry.register
 class Server(base.NativesnapObject):
     # Version 1.0: initial version
-    VERSION = "1.0"
+    # Version 1.1: task_wait_until, task_wait_info (tasks waiting for an event)
+    VERSION = "1.1"
 
     fields = {
         "id": fields.UUIDField(),
@@ -33,9 +39,17 @@ class Server(base.NativesnapObject):
         "capabilities": fields.JsonField(default={}),
         "driver_info": fields.JsonField(default={}),
         "fault": fields.JsonField(nullable=True),
+        "task_wait_until": fields.DateTimeField(nullable=True),
+        "task_wait_info": fields.JsonField(nullable=True),
         "created_at": fields.DateTimeField(nullable=True),
         "updated_at": fields.DateTimeField(nullable=True),
     }
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        if target_version == "1.0":
+            for name in ("task_wait_until", "task_wait_info"):
+                primitive.pop(name, None)
 
     @classmethod
     def get_by_id(cls, context, server_id):
@@ -70,7 +84,7 @@ class Server(base.NativesnapObject):
 
     def begin_task(self, task_state, task_id, target_id=None):
         """Take the server's task lock: null -> ``task_state``, or ServerBusy (409)."""
-        self.task_state = task_state
+        self.task_state = states.next_task_state(self.id, None, task_state)
         self.task_id = task_id
         self.task_target_id = target_id
         self.task_started_at = timeutils.utcnow()
@@ -80,11 +94,37 @@ class Server(base.NativesnapObject):
         """Release the task lock held by ``task_id``, saving ``values`` with it."""
         for name, value in values.items():
             setattr(self, name, value)
-        self.task_state = None
+        self.task_state = states.next_task_state(self.id, task_state,
+                                                 states.TASK_END)
         self.task_id = None
         self.task_target_id = None
         self.task_started_at = None
+        self.task_wait_until = None
+        self.task_wait_info = None
         self.save(expected_task_state=task_state, expected_task_id=task_id)
+
+    def wait_task(self, task_state, task_id, until, info):
+        """The task ``task_id`` waits for an outside event until ``until``;
+        ``info`` (what it waits for, what its driver needs) is kept with it."""
+        self.task_state = states.next_task_state(self.id, task_state,
+                                                 states.TASK_WAIT)
+        self.task_wait_until = until
+        self.task_wait_info = info
+        self.save(expected_task_state=task_state, expected_task_id=task_id)
+
+    def resume_task(self, task_id):
+        """The event came: the waiting task runs again. Conflict when the
+        lock has moved on (the deadline passed, or another event won)."""
+        waiting = self.task_state
+        self.task_state = states.next_task_state(self.id, waiting,
+                                                 states.TASK_RESUME)
+        self.task_wait_until = None
+        self.save(expected_task_state=waiting, expected_task_id=task_id)
+
+    def set_volume_attachments(self, devices):
+        """Record ``{volume id: device}`` as the volumes attached to this
+        server (what its driver reports); True when that changed."""
+        return db.volume_attachment_set(self._context, self.id, devices)
 
     def destroy(self):
         db.server_destroy(self._context, self.id)
@@ -111,6 +151,15 @@ class ServerList(base.NativesnapObjectListBase, base.NativesnapObject):
     @classmethod
     def get_busy(cls, context, host):
         return cls._from_rows(context, Server, db.server_get_busy(context, host))
+
+    @classmethod
+    def get_waiting(cls, context, host):
+        return cls._from_rows(context, Server, db.server_get_waiting(context, host))
+
+    @staticmethod
+    def current_snapshot_ids(context, server_ids):
+        """{server id: its current snapshot id} of the given servers."""
+        return db.server_current_snapshot_ids(context, server_ids)
 
     @classmethod
     def get_linked_dependents(cls, context, snapshot_ids):

@@ -7,6 +7,9 @@ from nativesnap.db import api as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
 
+# Columns a snapshot listing may be sorted by (the API's schema offers these).
+SORT_KEYS = db.SNAPSHOT_SORT_KEYS
+
 
 @base.NativesnapObjectRegistry.register
 class ServerSnapshot(base.NativesnapObject):
@@ -78,6 +81,19 @@ class ServerSnapshot(base.NativesnapObject):
         self._refresh(db.snapshot_update(self._context, self.id, changes,
                                          expected_status=self.status))
         return new_status
+
+    def remove_from_tree(self, moved=None):
+        """The snapshot is gone from the hypervisor: remove its row in one
+        transaction with what follows from that. Its children hang under its
+        parent, and snapshots whose data the driver moved record where it is
+        now (``moved``: {snapshot id: new driver_info})."""
+        with db.writer(self._context):
+            db.snapshot_reparent(self._context, self.server_id, self.id,
+                                 self.parent_id)
+            for snapshot_id, driver_info in (moved or {}).items():
+                db.snapshot_update(self._context, snapshot_id,
+                                   {"driver_info": driver_info})
+            self.transition(states.DELETE_DONE)
 
     def set_progress(self, progress):
         """Progress never moves backwards and stays within 0..100."""

@@ -85,6 +85,11 @@ class AssistedVolumeOperationList(base.NativesnapObjectListBase,
                                            marker=marker)
         return cls._from_rows(context, AssistedVolumeOperation, rows)
 
+    @staticmethod
+    def purge(context, before):
+        """Remove finished records made before ``before``; how many."""
+        return db.volume_operation_purge(context, before)
+
     @classmethod
     def get_running(cls, context, host):
         return cls.get_all(context, filters={"host": host,

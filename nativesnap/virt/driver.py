@@ -1,49 +1,54 @@
 """The driver contract every hypervisor driver implements (DESIGN §4).
 
-Drivers are handed versioned objects and return plain values; they never save
-objects and never import ``nativesnap.db`` or another driver: the manager owns
-the database, the state machine and the task lock. A verb a driver cannot do
-raises :class:`UnsupportedOperation`, which the API answers with 400 naming the
+Drivers are handed versioned objects and return typed results; they never save
+objects and never import ``nativesnap.db`` or another driver: the compute
+manager owns the database, the state machine and the task lock
+(docs/architecture.md). A verb a driver cannot do raises
+:class:`UnsupportedOperation`, which the API answers with 400 naming the
 driver and the verb.
+
+Optional capabilities are interfaces of their own, as Ironic composes a
+hardware type from interfaces: a driver offers one by returning an object of
+that interface from ``interface(interface_type)``; a driver without it refuses
+with one UnsupportedOperation (``VolumeSnapshotInterface`` is the first).
 
 Every driver wait must be bounded; long work reports through ``progress``,
 which also raises ``TaskCancelled`` once the manager has cancelled the task
 (e.g. on ``task_timeout``), so cancellation is noticed at each progress step.
+A verb that must wait for something outside the service (an agent calling
+back) does not block a worker for the whole wait: it returns ``Waiting``, the
+manager records the wait with its deadline, and ``resume_task`` carries on
+when the event comes (or the deadline fails the task).
+
+What happens on the hypervisor between tasks (a guest stopped from outside, a
+disk attached) reaches the manager as ``ServerEvent``s through the listener
+the manager registers; the manager reads the new state and records it, so no
+API request ever asks a driver.
 """
 
 import abc
 import dataclasses
-import unicodedata
 
 from stevedore import driver as stevedore_driver
 
 from nativesnap import exception
+from nativesnap.objects import fields
 
 UnsupportedOperation = exception.UnsupportedOperation
 
 NAMESPACE = "nativesnap.virt.drivers"
 
-# Capability names shown in the server view (DESIGN §2).
-CAPABILITIES = ("memory", "quiesce", "revert_any", "tree", "linked_spawn", "export")
+# Capability names shown in the server view (DESIGN §2); defined with the
+# Server object's fields, which the API reads them from.
+CAPABILITIES = fields.CAPABILITIES
 
+# Interface types a driver may offer besides its verbs.
+VOLUME_SNAPSHOT = "volume_snapshot"
+INTERFACE_NAMES = {VOLUME_SNAPSHOT: "assisted volume snapshots"}
 
-def plain_file_name(what, name):
-    """``name`` when it is a plain file name, else Invalid (400). Cinder names
-    the files of an assisted volume snapshot; a driver joins them to the
-    volume's directory only after this check.
-
-    No '/', no '..', no ':' (QEMU reads a ``proto:`` prefix in a backing name
-    as a protocol, e.g. ``json:{...}`` or ``nbd:...``), no control
-    characters, 1-255 characters."""
-    if (not isinstance(name, str) or not 1 <= len(name) <= 255 or "/" in name
-            or ".." in name or ":" in name or name == "."
-            or any(unicodedata.category(c) == "Cc" for c in name)):
-        shown = repr(name)
-        shown = shown if len(shown) <= 60 else shown[:60] + "..."
-        raise exception.Invalid(
-            reason=f"{what} {shown} is not a plain file name (1-255 "
-                   "characters, no '/', '..', ':' or control characters)")
-    return name
+# ServerEvent kinds.
+EVENT_STATE = "state"  # the object's power state may have changed
+EVENT_VOLUMES = "volumes"  # a disk was attached or detached
 
 
 @dataclasses.dataclass
@@ -102,15 +107,12 @@ class ExportResult:
 
 
 @dataclasses.dataclass
-class VolumeDisk:
-    """A server's disk that is a Cinder volume: its serial is the volume id."""
+class VolumeAttachment:
+    """A Cinder volume attached to a server: the volume's id and the
+    hypervisor's name for the disk it is (libvirt: the target, e.g. vdb)."""
 
     volume_id: str
-    target: str  # e.g. vdb
-    type: str  # file | block | network
-    source: str | None  # the file the guest writes (None for network disks)
-    driver_type: str | None  # qcow2 | raw | ...
-    protocol: str | None = None
+    device: str
 
 
 @dataclasses.dataclass
@@ -136,6 +138,73 @@ class Reconciled:
     values: dict = dataclasses.field(default_factory=dict)
     reason: str = ""
     server_driver_info: dict | None = None
+
+
+@dataclasses.dataclass
+class Waiting:
+    """What a verb returns instead of its result when it must wait for an
+    event from outside the service (e.g. an agent's heartbeat).
+
+    The manager records the wait with the task (``data`` included, so a
+    restart loses nothing), frees the worker, and calls ``resume_task`` with
+    the event when it comes; at ``timeout`` seconds without it the task fails
+    with a fault naming ``reason``.
+    """
+
+    timeout: float
+    reason: str  # what is awaited, for the fault: "the agent's heartbeat"
+    data: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ServerEvent:
+    """Something changed on the hypervisor for one of its objects."""
+
+    hypervisor_ref: str
+    kind: str  # EVENT_STATE | EVENT_VOLUMES
+
+
+class VolumeSnapshotInterface(metaclass=abc.ABCMeta):
+    """Cinder's assisted volume snapshots (os-assisted-volume-snapshots) for
+    the file-based volumes of a driver's servers; see docs/cinder.md."""
+
+    interface_type = VOLUME_SNAPSHOT
+
+    @abc.abstractmethod
+    def attached_volumes(self, context, server):
+        """The Cinder volumes attached to ``server``: a list of
+        VolumeAttachment. The manager records them, and the API finds a
+        volume's server by that record."""
+
+    @abc.abstractmethod
+    def validate_create(self, context, server, volume_id, create_info):
+        """Refuse (Invalid, 400) an assisted snapshot that cannot be taken,
+        before Cinder is answered; nothing is changed."""
+
+    @abc.abstractmethod
+    def create(self, context, server, volume_id, create_info, progress):
+        """Make ``create_info['new_file']`` (made by Cinder, backed by the
+        volume's current file) the file the guest writes; the current file is
+        then the snapshot. A VolumeSnapshotResult."""
+
+    @abc.abstractmethod
+    def validate_delete(self, context, server, volume_id, delete_info):
+        """Refuse (Invalid, 400) a merge that cannot be done, before Cinder is
+        answered; nothing is changed."""
+
+    @abc.abstractmethod
+    def delete(self, context, server, volume_id, delete_info, progress):
+        """Merge a volume snapshot's file out of the chain as ``delete_info``
+        says (pull into the active file, or commit into the file below). A
+        VolumeSnapshotResult."""
+
+    def reconcile(self, context, server, operation):
+        """Bring an assisted volume snapshot that a restart interrupted
+        (``operation``: its AssistedVolumeOperation record) to an end; a
+        Reconciled whose ``completed`` says whether the hypervisor shows the
+        work done. The default cannot tell."""
+        return Reconciled(completed=False,
+                          reason="the driver cannot tell how far it got")
 
 
 class ComputeDriver(metaclass=abc.ABCMeta):
@@ -224,44 +293,35 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         """Write the snapshot's disk state to ``dest_path``; an ExportResult."""
         self._unsupported("export_snapshot")
 
-    # --- assisted volume snapshots (Cinder's os-assisted-volume-snapshots) ----
+    # --- optional interfaces and events ------------------------------------
 
-    def find_volume_disk(self, context, server, volume_id):
-        """The VolumeDisk of ``server`` that is volume ``volume_id``, or None."""
-        self._unsupported("find_volume_disk", "assisted volume snapshots")
+    def interface(self, interface_type, verb):
+        """This driver's implementation of ``interface_type`` (e.g.
+        VOLUME_SNAPSHOT), or UnsupportedOperation naming ``verb``."""
+        found = self.interfaces().get(interface_type)
+        if found is None:
+            self._unsupported(verb, INTERFACE_NAMES.get(interface_type,
+                                                        interface_type))
+        return found
 
-    def validate_volume_snapshot_create(self, context, server, disk, create_info):
-        """Refuse (Invalid, 400) an assisted snapshot that cannot be taken,
-        before Cinder is answered; nothing is changed."""
-        self._unsupported("volume_snapshot_create", "assisted volume snapshots")
+    def interfaces(self):
+        """{interface type: implementation} of the optional interfaces."""
+        return {}
 
-    def volume_snapshot_create(self, context, server, volume_id, create_info,
-                               progress):
-        """Make ``create_info['new_file']`` (made by Cinder, backed by the
-        volume's current file) the file the guest writes; the current file is
-        then the snapshot. A VolumeSnapshotResult."""
-        self._unsupported("volume_snapshot_create", "assisted volume snapshots")
+    def register_event_listener(self, listener):
+        """``listener(ServerEvent)`` is called for changes on the hypervisor;
+        it must return at once (the manager queues the event)."""
+        self._event_listener = listener
 
-    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
-        """Refuse (Invalid, 400) a merge that cannot be done, before Cinder is
-        answered; nothing is changed."""
-        self._unsupported("volume_snapshot_delete", "assisted volume snapshots")
+    def emit_event(self, event):
+        listener = getattr(self, "_event_listener", None)
+        if listener is not None:
+            listener(event)
 
-    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
-                               progress):
-        """Merge a volume snapshot's file out of the chain as ``delete_info``
-        says (pull into the active file, or commit into the file below). A
-        VolumeSnapshotResult."""
-        self._unsupported("volume_snapshot_delete", "assisted volume snapshots")
-
-    def reconcile_volume_operation(self, context, server, operation):
-        """Bring an assisted volume snapshot that a restart interrupted
-        (``operation``: its AssistedVolumeOperation record) to an end; a
-        Reconciled whose ``completed`` says whether the hypervisor shows the
-        work done. The default cannot tell."""
-        return Reconciled(completed=False,
-                          reason=f"the {self.name} driver cannot tell how far "
-                                 "it got")
+    def resume_task(self, context, server, task_state, target, data, event):
+        """Carry on a verb that returned Waiting (``data`` is what it saved)
+        now that ``event`` (a dict) came: the verb's result, or Waiting again."""
+        self._unsupported("resume_task", "waiting for outside events")
 
     def list_hypervisor_snapshots(self, context, server):
         """The snapshots the hypervisor holds for the server: a list of dicts

@@ -13,9 +13,11 @@ per server what the fake does:
 - ``fail-*``: create, delete, revert, spawn and export raise a driver error;
 - ``hang-*``: tasks block (up to ``[fake] hang_seconds``) ignoring cancellation,
   to exercise the manager's timeout path;
-- ``volumes-*``: every Cinder volume id is attached to it (as disk vdb, a
-  one-file chain made on first use), so assisted volume snapshots reach it
-  with any volume id.
+- ``volumes-<volume id>``: that Cinder volume is attached to it (as disk
+  vdb, a one-file chain), so assisted volume snapshots reach it;
+- ``wait-*``: a snapshot's driver call waits (``[fake] wait_seconds``) for an
+  outside event (``resume_task``): ``{"result": "ok"}`` finishes it,
+  ``{"result": "fail"}`` fails it, ``{"result": "again"}`` waits anew.
 Anything else is a running server with every capability.
 """
 
@@ -41,6 +43,9 @@ fake_opts = [
                  help="Seconds a task on a slow-* server takes."),
     cfg.FloatOpt("hang_seconds", default=30.0, min=0,
                  help="Seconds a task on a hang-* server blocks, uncancellable."),
+    cfg.FloatOpt("wait_seconds", default=5.0, min=0,
+                 help="Seconds a snapshot of a wait-* server waits for its "
+                      "outside event before it fails."),
 ]
 CONF.register_group(fake_group)
 CONF.register_opts(fake_opts, group=fake_group)
@@ -53,6 +58,10 @@ class FakeDriver(driver.ComputeDriver):
     def __init__(self):
         self._lock = threading.Lock()
         self._state = None
+        self.volumes = FakeVolumeSnapshots(self)
+
+    def interfaces(self):
+        return {driver.VOLUME_SNAPSHOT: self.volumes}
 
     # --- persistence ----------------------------------------------------------
 
@@ -92,7 +101,7 @@ class FakeDriver(driver.ComputeDriver):
 
     # --- behaviour by reference -------------------------------------------
 
-    def _work(self, server, verb, progress):
+    def simulate_work(self, server, verb, progress):
         ref = server.hypervisor_ref
         if ref.startswith("hang-"):
             time.sleep(CONF.fake.hang_seconds)
@@ -131,8 +140,27 @@ class FakeDriver(driver.ComputeDriver):
 
     def create_snapshot(self, context, server, snapshot, progress):
         started = time.monotonic()
-        self._work(server, "create_snapshot", progress)
+        self.simulate_work(server, "create_snapshot", progress)
+        if server.hypervisor_ref.startswith("wait-"):
+            return driver.Waiting(timeout=CONF.fake.wait_seconds,
+                                  reason="the fake's outside event",
+                                  data={"started": started})
+        return self._snapshot_taken(server, snapshot, started)
 
+    def resume_task(self, context, server, task_state, target, data, event):
+        if task_state != states.SNAPSHOTTING:
+            return super().resume_task(context, server, task_state, target,
+                                       data, event)
+        result = event.get("result")
+        if result == "fail":
+            raise exception.DriverError(driver=self.name, verb="create_snapshot",
+                                        reason="the outside event said it failed")
+        if result == "again":
+            return driver.Waiting(timeout=CONF.fake.wait_seconds,
+                                  reason="the fake's outside event", data=data)
+        return self._snapshot_taken(server, target, time.monotonic())
+
+    def _snapshot_taken(self, server, snapshot, started):
         def add(obj):
             obj["snapshots"].append(snapshot.id)
             obj["current"] = snapshot.id
@@ -151,7 +179,7 @@ class FakeDriver(driver.ComputeDriver):
             driver_info={"elapsed_ms": int((time.monotonic() - started) * 1000)})
 
     def delete_snapshot(self, context, server, snapshot, progress):
-        self._work(server, "delete_snapshot", progress)
+        self.simulate_work(server, "delete_snapshot", progress)
 
         def remove(obj):
             if snapshot.id in obj["snapshots"]:
@@ -160,7 +188,7 @@ class FakeDriver(driver.ComputeDriver):
         self._update(server.hypervisor_ref, remove)
 
     def revert_to_snapshot(self, context, server, snapshot, power_on, progress):
-        self._work(server, "revert_to_snapshot", progress)
+        self.simulate_work(server, "revert_to_snapshot", progress)
         status = states.ACTIVE if power_on else states.SHUTOFF
 
         def revert(obj):
@@ -172,7 +200,7 @@ class FakeDriver(driver.ComputeDriver):
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
                             linked, power_on, progress):
-        self._work(source_server, "spawn_from_snapshot", progress)
+        self.simulate_work(source_server, "spawn_from_snapshot", progress)
         ref = f"spawned-{new_server.id}"
         status = states.ACTIVE if power_on else states.SHUTOFF
         self._update(ref, lambda obj: obj.update(status=status))
@@ -186,7 +214,7 @@ class FakeDriver(driver.ComputeDriver):
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
                         progress):
-        self._work(server, "export_snapshot", progress)
+        self.simulate_work(server, "export_snapshot", progress)
         # The fake's "disk state" is a small deterministic blob per snapshot.
         data = f"fake disk state of snapshot {snapshot.id}\n".encode()
         with open(dest_path, "wb") as f:
@@ -194,105 +222,50 @@ class FakeDriver(driver.ComputeDriver):
         return driver.ExportResult(size_bytes=len(data),
                                    sha256=hashlib.sha256(data).hexdigest())
 
-    # --- assisted volume snapshots ----------------------------------------------
+    def set_status(self, ref, status, report=True):
+        """Test helper: the object's state changes outside nativesnap (a
+        guest stopped from outside), reported as an event or, with
+        ``report`` false, silently."""
+        self._update(ref, lambda obj: obj.update(status=status))
+        if report:
+            self.emit_event(driver.ServerEvent(ref, driver.EVENT_STATE))
+
+    # --- assisted volume snapshots (FakeVolumeSnapshots) --------------------
     # A volume's chain is a list of file names, the active file first; tests
     # attach one with attach_volume(). The files themselves are not made.
 
     def attach_volume(self, ref, volume_id, target="vdb", file_name=None):
-        """Test helper: attach a volume (a one-file chain) to object ``ref``."""
-        def attach(state):
-            state.setdefault("volumes", {})[volume_id] = {
+        """Test helper: attach a volume (a one-file chain) to object ``ref``,
+        and report it as the hypervisor reports a disk attached."""
+        with self._lock:
+            self._load().setdefault("volumes", {})[volume_id] = {
                 "ref": ref, "target": target,
                 "chain": [file_name or f"volume-{volume_id}"]}
-        with self._lock:
-            attach(self._load())
             self._store()
+        self.emit_event(driver.ServerEvent(ref, driver.EVENT_VOLUMES))
 
     def volume_chain(self, volume_id):
         with self._lock:
             return list(self._load().get("volumes", {})[volume_id]["chain"])
 
-    def find_volume_disk(self, context, server, volume_id):
+    def volumes_of(self, ref):
+        """{volume id: its record} of the volumes attached to ``ref``."""
+        prefix = "volumes-"
+        if ref.startswith(prefix):
+            volume_id = ref[len(prefix):].lower()
+            with self._lock:
+                known = volume_id in self._load().get("volumes", {})
+            if not known:
+                self.attach_volume(ref, volume_id)
         with self._lock:
-            volume = self._load().get("volumes", {}).get(volume_id)
-        if volume is None and server.hypervisor_ref.startswith("volumes-"):
-            self.attach_volume(server.hypervisor_ref, volume_id)
-            return self.find_volume_disk(context, server, volume_id)
-        if volume is None or volume["ref"] != server.hypervisor_ref:
-            return None
-        return driver.VolumeDisk(volume_id=volume_id, target=volume["target"],
-                                 type="file",
-                                 source=f"/fake/{volume['chain'][0]}",
-                                 driver_type="qcow2")
+            return {vid: dict(v) for vid, v in
+                    self._load().get("volumes", {}).items() if v["ref"] == ref}
 
-    def validate_volume_snapshot_create(self, context, server, disk, create_info):
-        name = driver.plain_file_name("create_info.new_file",
-                                      create_info["new_file"])
-        if name in self.volume_chain(disk.volume_id):
-            raise exception.Invalid(reason=f"new_file {name} is already in the "
-                                           "volume's chain")
-
-    def volume_snapshot_create(self, context, server, volume_id, create_info,
-                               progress):
-        self._work(server, "volume_snapshot_create", progress)
-        new_file = driver.plain_file_name("create_info.new_file",
-                                          create_info["new_file"])
-
-        def switch(state):
-            chain = state["volumes"][volume_id]["chain"]
-            chain.insert(0, new_file)
-            return list(chain)
-
+    def update_volume(self, volume_id, fn):
         with self._lock:
-            chain = switch(self._load())
+            result = fn(self._load()["volumes"][volume_id]["chain"])
             self._store()
-        return driver.VolumeSnapshotResult(files={"new_file": new_file,
-                                                  "chain": chain})
-
-    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
-        for key in ("file_to_merge", "merge_target_file"):
-            if delete_info.get(key) is not None:
-                driver.plain_file_name(f"delete_info.{key}", delete_info[key])
-
-    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
-                               progress):
-        self._work(server, "volume_snapshot_delete", progress)
-        top, base = delete_info["file_to_merge"], delete_info["merge_target_file"]
-
-        def merge(state):
-            chain = state["volumes"][volume_id]["chain"]
-            for name in (top, base):
-                if name is not None and name not in chain:
-                    raise exception.DriverError(
-                        driver=self.name, verb="volume_snapshot_delete",
-                        reason=f"{name} is not in the volume's chain")
-            if base is None:  # pull into the active file
-                del chain[1:chain.index(top) if top else len(chain)]
-            elif chain.index(base) <= chain.index(top):
-                raise exception.DriverError(
-                    driver=self.name, verb="volume_snapshot_delete",
-                    reason=f"{base} is not a backing file of {top}")
-            else:  # commit top (and what lies between) into base
-                del chain[chain.index(top):chain.index(base)]
-            return list(chain)
-
-        with self._lock:
-            chain = merge(self._load())
-            self._store()
-        return driver.VolumeSnapshotResult(files={"chain": chain})
-
-    def reconcile_volume_operation(self, context, server, operation):
-        chain = self.volume_chain(operation.volume_id)
-        request = operation.request or {}
-        if operation.action == states.VOLUME_OP_CREATE:
-            done = chain[0] == request.get("new_file")
-        elif request.get("merge_target_file") is None:
-            done = chain[1:2] == ([request["file_to_merge"]]
-                                  if request.get("file_to_merge") else [])
-        else:
-            done = request.get("file_to_merge") not in chain
-        return driver.Reconciled(completed=done, reason="" if done else
-                                 "the volume's chain is as it was")
+            return result
 
     def list_hypervisor_snapshots(self, context, server):
         obj = self._object(server.hypervisor_ref)
@@ -326,3 +299,80 @@ class FakeDriver(driver.ComputeDriver):
             return driver.Reconciled(completed=True)
         return driver.Reconciled(completed=True,
                                  values={"status": obj["status"]})
+
+
+class FakeVolumeSnapshots(driver.VolumeSnapshotInterface):
+    """The fake's assisted volume snapshots: chains of names, no files."""
+
+    def __init__(self, fake):
+        self.fake = fake
+
+    def attached_volumes(self, context, server):
+        return [driver.VolumeAttachment(volume_id=vid, device=v["target"])
+                for vid, v in sorted(self.fake.volumes_of(
+                    server.hypervisor_ref).items())]
+
+    def _attached(self, server, volume_id):
+        if volume_id not in self.fake.volumes_of(server.hypervisor_ref):
+            raise exception.DriverError(
+                driver=self.fake.name, verb="find the volume's disk",
+                reason=f"volume {volume_id} is no longer attached")
+
+    def validate_create(self, context, server, volume_id, create_info):
+        self._attached(server, volume_id)
+        name = create_info["new_file"]
+        if name in self.fake.volume_chain(volume_id):
+            raise exception.Invalid(reason=f"new_file {name} is already in the "
+                                           "volume's chain")
+
+    def create(self, context, server, volume_id, create_info, progress):
+        self.fake.simulate_work(server, "volume_snapshot_create", progress)
+        self._attached(server, volume_id)
+        new_file = create_info["new_file"]
+
+        def switch(chain):
+            chain.insert(0, new_file)
+            return list(chain)
+
+        chain = self.fake.update_volume(volume_id, switch)
+        return driver.VolumeSnapshotResult(files={"new_file": new_file,
+                                                  "chain": chain})
+
+    def validate_delete(self, context, server, volume_id, delete_info):
+        self._attached(server, volume_id)
+
+    def delete(self, context, server, volume_id, delete_info, progress):
+        self.fake.simulate_work(server, "volume_snapshot_delete", progress)
+        top, base = delete_info["file_to_merge"], delete_info["merge_target_file"]
+
+        def merge(chain):
+            for name in (top, base):
+                if name is not None and name not in chain:
+                    raise exception.DriverError(
+                        driver=self.fake.name, verb="volume_snapshot_delete",
+                        reason=f"{name} is not in the volume's chain")
+            if base is None:  # pull into the active file
+                del chain[1:chain.index(top) if top else len(chain)]
+            elif chain.index(base) <= chain.index(top):
+                raise exception.DriverError(
+                    driver=self.fake.name, verb="volume_snapshot_delete",
+                    reason=f"{base} is not a backing file of {top}")
+            else:  # commit top (and what lies between) into base
+                del chain[chain.index(top):chain.index(base)]
+            return list(chain)
+
+        chain = self.fake.update_volume(volume_id, merge)
+        return driver.VolumeSnapshotResult(files={"chain": chain})
+
+    def reconcile(self, context, server, operation):
+        chain = self.fake.volume_chain(operation.volume_id)
+        request = operation.request or {}
+        if operation.action == states.VOLUME_OP_CREATE:
+            done = chain[0] == request.get("new_file")
+        elif request.get("merge_target_file") is None:
+            done = chain[1:2] == ([request["file_to_merge"]]
+                                  if request.get("file_to_merge") else [])
+        else:
+            done = request.get("file_to_merge") not in chain
+        return driver.Reconciled(completed=done, reason="" if done else
+                                 "the volume's chain is as it was")

@@ -64,7 +64,7 @@ def test_the_document_is_a_valid_openapi_3_1_document(doc):
 
 def test_the_document_lists_exactly_the_routes_the_router_serves(doc):
     served = {path: {m.lower() for m in methods}
-              for path, methods in router.route_list(manager=None)}
+              for path, methods in router.route_list(compute_api=None)}
     documented = {path: set(item) for path, item in doc["paths"].items()}
     assert documented == served
 

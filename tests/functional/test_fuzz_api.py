@@ -35,6 +35,7 @@ import json
 import os
 import time
 import urllib.parse
+import uuid
 
 import hypothesis
 from hypothesis import strategies as st
@@ -113,14 +114,16 @@ class Seeds:
     with two available snapshots, another server with one (both checked and
     remade after the fuzzer got a DELETE through), or a "fresh" server with
     one snapshot, remade after any DELETE or spawn got through (so no clone
-    depends on it, and deleting it can succeed). A fake ``volumes-*`` server
-    has every volume id attached, so assisted volume snapshot requests reach
-    the manager and the driver.
+    depends on it, and deleting it can succeed). A fake ``volumes-<id>``
+    server has volume ``<id>`` attached, and the cases' volume ids are aimed
+    at it, so assisted volume snapshot requests reach the compute service
+    and the driver.
     """
 
     def __init__(self, api):
         self.api = api
         self.server = self.other_server = self.volume_server = None
+        self.volume_id = str(uuid.uuid4())
         self.snapshots, self.other_snapshots = [], []
         self.stale = True
         self.fresh = None
@@ -131,14 +134,15 @@ class Seeds:
         self.requests += 1
         return self.api.request(method, path, token=ADMIN, **kwargs)
 
-    def _live_server(self, server_id, prefix="fuzz-seed-"):
+    def _live_server(self, server_id, prefix="fuzz-seed-", ref=None):
         if server_id is not None:
             resp = self._call("GET", f"/v1/servers/{server_id}")
             if resp.status_code == 200:
                 return server_id
         body = h.ok(self._call("POST", "/v1/servers", json={"server": {
             "name": "fuzz-seed", "driver": "fake",
-            "hypervisor_ref": h.unique(prefix), "project_id": PROJECT}}),
+            "hypervisor_ref": ref or h.unique(prefix),
+            "project_id": PROJECT}}),
             201)
         return body["server"]["id"]
 
@@ -166,7 +170,8 @@ class Seeds:
             return
         self.server = self._live_server(self.server)
         self.other_server = self._live_server(self.other_server)
-        self.volume_server = self._live_server(self.volume_server, "volumes-")
+        self.volume_server = self._live_server(
+            self.volume_server, ref=f"volumes-{self.volume_id}")
         self.snapshots = self._available(self.server, 2)
         self.other_snapshots = self._available(self.other_server, 1)
         self.stale = False
@@ -199,6 +204,7 @@ class Seeds:
                 self.snapshots[0] if server != self.server
                 else self.other_snapshots[0])
         query = case.query or {}
+        self._aim_delete_info(query)
         if _uuid(query.get("marker")):
             # A marker from the listing itself: a page after it.
             query["marker"] = (server if case.operation.path == "/v1/servers"
@@ -208,10 +214,22 @@ class Seeds:
             inner = next(iter(body.values()))
             if isinstance(inner, dict) and _uuid(inner.get("snapshot_id")):
                 inner["snapshot_id"] = own
+            if isinstance(inner, dict) and _uuid(inner.get("volume_id")):
+                inner["volume_id"] = self.volume_id
             # Not in a negative case: its broken field may be the driver.
             if (positive and isinstance(inner, dict) and "server" in body
                     and "hypervisor_ref" in inner and pick % 2 == 0):
                 inner["driver"] = "fake"  # adopt for real
+
+    def _aim_delete_info(self, query):
+        """An assisted delete's delete_info (JSON) at the seeded volume."""
+        try:
+            info = json.loads(query.get("delete_info") or "null")
+        except (TypeError, ValueError):
+            return
+        if isinstance(info, dict) and _uuid(info.get("volume_id")):
+            info["volume_id"] = self.volume_id
+            query["delete_info"] = json.dumps(info)
 
     def saw(self, label, status):
         if not 200 <= status < 300:

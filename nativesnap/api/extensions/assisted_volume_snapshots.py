@@ -37,8 +37,8 @@ def _delete_info(text):
 
 
 class AssistedVolumeSnapshotsController(wsgi.Controller):
-    def __init__(self, manager):
-        self.manager = manager
+    def __init__(self, compute_api):
+        self.compute_api = compute_api
 
     @wsgi.expected_errors((400, 403))
     def create(self, req, body):
@@ -50,7 +50,7 @@ class AssistedVolumeSnapshotsController(wsgi.Controller):
         args = body["snapshot"]
         create_info = dict(args["create_info"])
         create_info["snapshot_id"] = create_info["snapshot_id"].lower()
-        answer = self.manager.volume_snapshot_create(
+        answer = self.compute_api.volume_snapshot_create(
             context, args["volume_id"].lower(), create_info)
         return {"snapshot": answer}
 
@@ -63,7 +63,7 @@ class AssistedVolumeSnapshotsController(wsgi.Controller):
         policy.authorize(context, POLICY % "delete", {})
         params = validation.validate_query(schema.delete_query, req)
         delete_info = _delete_info(params["delete_info"])
-        self.manager.volume_snapshot_delete(context, snapshot_id, delete_info)
+        self.compute_api.volume_snapshot_delete(context, snapshot_id, delete_info)
 
     @wsgi.expected_errors((400, 403))
     def index(self, req):

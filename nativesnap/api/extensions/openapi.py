@@ -5,15 +5,18 @@ from nativesnap.api import wsgi
 
 
 class OpenAPIController(wsgi.Controller):
+    """Describes ``routes`` (set once the route list is made, which holds
+    this controller too); ``public_paths`` answer without a token."""
+
     routes = ()
 
-    def __init__(self):
+    def __init__(self, public_paths):
+        self._public_paths = public_paths
         self._document = None
 
     @wsgi.expected_errors(())
     def show(self, req):
         """The OpenAPI 3.1 description of this API."""
         if self._document is None:
-            from nativesnap.api import router
-            self._document = openapi.build(self.routes, router.PUBLIC_PATHS)
+            self._document = openapi.build(self.routes, self._public_paths)
         return self._document

@@ -7,8 +7,8 @@ from nativesnap.api.views import common as common_view
 from nativesnap.api.views import snapshots as view
 from nativesnap.api import wsgi
 from nativesnap.common import states
-from nativesnap.db import api as db
 from nativesnap.objects import image as image_obj
+from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
 from nativesnap import policy
 from nativesnap.policies import snapshots as snapshot_policies
@@ -51,8 +51,8 @@ def _filters(params):
 class ServerSnapshotsController(wsgi.Controller):
     actions = {"export": ("_export", schema.export)}
 
-    def __init__(self, manager):
-        self.manager = manager
+    def __init__(self, compute_api):
+        self.compute_api = compute_api
 
     def _location(self, req, server_id, snapshot_id):
         return f"{req.base_url()}/v1/servers/{server_id}/snapshots/{snapshot_id}"
@@ -81,7 +81,7 @@ class ServerSnapshotsController(wsgi.Controller):
         server = common.get_server(context, server_id, POLICY % "create")
         args = body["snapshot"]
         current = server.current_snapshot_id  # the task may change it any moment
-        snapshot = self.manager.create_snapshot(
+        snapshot = self.compute_api.create_snapshot(
             context, server, args["name"], description=args.get("description"),
             memory=args.get("memory", False),
             quiesce=args.get("quiesce", states.QUIESCE_PREFERRED),
@@ -105,7 +105,7 @@ class ServerSnapshotsController(wsgi.Controller):
         server = common.get_server(context, server_id, POLICY % "delete")
         snapshot = common.get_snapshot(context, server, snapshot_id)
         current = server.current_snapshot_id  # the task may change it any moment
-        snapshot = self.manager.delete_snapshot(context, server, snapshot)
+        snapshot = self.compute_api.delete_snapshot(context, server, snapshot)
         return wsgi.ResponseObject(
             self._one(req, snapshot, current), code=202,
             headers={"Location": self._location(req, server.id, snapshot.id)})
@@ -121,7 +121,7 @@ class ServerSnapshotsController(wsgi.Controller):
         server = common.get_server(context, server_id, POLICY % "export")
         snapshot = common.get_snapshot(context, server, snapshot_id)
         args = body["export"]
-        image = self.manager.export_snapshot(context, server, snapshot,
+        image = self.compute_api.export_snapshot(context, server, snapshot,
                                              args["image_name"],
                                              args.get("disk_format", "qcow2"))
         return wsgi.ResponseObject(
@@ -146,6 +146,6 @@ class SnapshotsController(wsgi.Controller):
         snapshots = snapshot_obj.ServerSnapshotList.get_all(
             context, project_id=None if all_projects else context.project_id,
             filters=_filters(params), **page)
-        current = db.server_current_snapshot_ids(
+        current = server_obj.ServerList.current_snapshot_ids(
             context, {s.server_id for s in snapshots})
         return _list_body(req, snapshots, current, page["limit"])

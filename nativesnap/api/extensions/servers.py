@@ -17,8 +17,8 @@ POLICY = server_policies.PREFIX
 class ServersController(wsgi.Controller):
     actions = {"revert": ("_revert", schema.revert)}
 
-    def __init__(self, manager):
-        self.manager = manager
+    def __init__(self, compute_api):
+        self.compute_api = compute_api
 
     def _location(self, req, server_id):
         return f"{req.base_url()}/v1/servers/{server_id}"
@@ -48,7 +48,8 @@ class ServersController(wsgi.Controller):
     @wsgi.expected_errors(404)
     def show(self, req, server_id):
         server = common.get_server(req.context, server_id, POLICY % "show")
-        return {"server": view.show(req, self.manager.refresh_status(server))}
+        # The record, kept current by the compute service: no driver is asked.
+        return {"server": view.show(req, server)}
 
     @wsgi.response(201)
     @wsgi.expected_errors((400, 403, 404, 409))
@@ -64,7 +65,7 @@ class ServersController(wsgi.Controller):
         policy.authorize(context, POLICY % "adopt",
                          {"project_id": project_id or context.project_id})
         validation.validate(schema.adopt, body)
-        server = self.manager.adopt_server(
+        server = self.compute_api.adopt_server(
             context, inner["name"], inner["driver"], inner["hypervisor_ref"],
             inner.get("project_id") or context.project_id)
         return wsgi.ResponseObject(
@@ -79,7 +80,7 @@ class ServersController(wsgi.Controller):
         validation.validate(schema.spawn, body)
         snapshot = common.get_any_snapshot(context, inner["snapshot_id"].lower(),
                                            POLICY % "spawn")
-        server = self.manager.spawn_server(
+        server = self.compute_api.spawn_server(
             context, snapshot, inner["name"], inner.get("linked", True),
             inner.get("power_on", True))
         return wsgi.ResponseObject(
@@ -90,7 +91,7 @@ class ServersController(wsgi.Controller):
     @wsgi.expected_errors((404, 409))
     def delete(self, req, server_id):
         server = common.get_server(req.context, server_id, POLICY % "delete")
-        self.manager.delete_server(req.context, server)
+        self.compute_api.delete_server(req.context, server)
 
     @wsgi.response(202)
     @wsgi.expected_errors((400, 404, 409))
@@ -109,7 +110,7 @@ class ServersController(wsgi.Controller):
             raise exception.SnapshotNotFound(snapshot_id=snapshot_id) from None
         if snapshot.project_id != server.project_id:
             raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
-        self.manager.revert_server(context, server, snapshot,
+        self.compute_api.revert_server(context, server, snapshot,
                                    args.get("power_on", True))
         return wsgi.ResponseObject(
             None, code=202, headers={"Location": self._location(req, server.id)})

@@ -2,7 +2,7 @@
 check real answers against it)."""
 
 from nativesnap.common import states
-from nativesnap.virt import driver as virt_driver
+from nativesnap.objects import fields
 
 _nullable_str = {"type": ["string", "null"]}
 _nullable_int = {"type": ["integer", "null"], "minimum": 0}
@@ -44,7 +44,7 @@ server = {
         "source_snapshot_id": _nullable_str,
         "linked": {"type": "boolean"},
         "capabilities": {"type": "object", "properties": {
-            name: {"type": "boolean"} for name in virt_driver.CAPABILITIES}},
+            name: {"type": "boolean"} for name in fields.CAPABILITIES}},
         "fault": _fault_detail,
         "created_at": _nullable_str,
         "updated_at": _nullable_str,

@@ -2,8 +2,8 @@
 
 from nativesnap.api.schemas import parameter_types as types
 from nativesnap.common import states
-from nativesnap.db import api as db_api
-from nativesnap.image import local as local_store
+from nativesnap.objects import image as image_obj
+from nativesnap.objects import snapshot as snapshot_obj
 
 create = types.envelope("snapshot", {
     "type": "object",
@@ -23,7 +23,7 @@ export = types.envelope("export", {
     "type": "object",
     "properties": {
         "image_name": types.name,
-        "disk_format": {"type": "string", "enum": list(local_store.DISK_FORMATS)},
+        "disk_format": {"type": "string", "enum": list(image_obj.DISK_FORMATS)},
     },
     "required": ["image_name"],
     "additionalProperties": False,
@@ -37,7 +37,7 @@ index_query = {
         "status": {"type": "string", "enum": list(states.SNAPSHOT_STATUSES)},
         "limit": types.query_limit,
         "marker": types.query_uuid,
-        "sort_key": {"type": "string", "enum": list(db_api.SNAPSHOT_SORT_KEYS)},
+        "sort_key": {"type": "string", "enum": list(snapshot_obj.SORT_KEYS)},
         "sort_dir": types.query_sort_dir,
     },
     "additionalProperties": False,

@@ -2,7 +2,7 @@
 
 from nativesnap.api.schemas import parameter_types as types
 from nativesnap.common import states
-from nativesnap.db import api as db_api
+from nativesnap.objects import server as server_obj
 
 adopt = types.envelope("server", {
     "type": "object",
@@ -53,7 +53,7 @@ index_query = {
         "all_projects": types.query_bool,
         "limit": types.query_limit,
         "marker": types.query_uuid,
-        "sort_key": {"type": "string", "enum": list(db_api.SERVER_SORT_KEYS)},
+        "sort_key": {"type": "string", "enum": list(server_obj.SORT_KEYS)},
         "sort_dir": types.query_sort_dir,
         "status": {"type": "string", "enum": list(states.SERVER_STATUSES)},
     },

@@ -1,7 +1,7 @@
 """The server view (DESIGN §2)."""
 
 from nativesnap.api.views import common
-from nativesnap.virt import driver as virt_driver
+from nativesnap.objects import fields
 
 
 def show(req, server):
@@ -19,7 +19,7 @@ def show(req, server):
         "source_snapshot_id": server.source_snapshot_id,
         "linked": server.linked,
         "capabilities": {name: bool(caps.get(name, False))
-                         for name in virt_driver.CAPABILITIES},
+                         for name in fields.CAPABILITIES},
         "fault": server.fault,
         "created_at": common.isotime(server.created_at),
         "updated_at": common.isotime(server.updated_at),

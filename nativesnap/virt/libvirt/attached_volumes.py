@@ -107,6 +107,24 @@ def record_in_info_file(directory, volume_id, cinder_snapshot_id, new_file):
     return True
 
 
+def record_volumes(included, volume_overlays, cinder_ids):
+    """What a snapshot holds of each volume ({target: record}), and Cinder's
+    chain record brought up to date, as Cinder itself does after a snapshot.
+
+    ``included``: {target: (disk, volume id)} of the volumes the snapshot
+    took; ``volume_overlays``: {target: the new active file};
+    ``cinder_ids``: {volume id: Cinder snapshot id}."""
+    record = {}
+    for target, (disk, volume_id) in sorted(included.items()):
+        overlay = volume_overlays[target]
+        record[target] = {"volume_id": volume_id,
+                          "snapshot_id": cinder_ids[volume_id],
+                          "frozen": disk.source, "overlay": overlay}
+        record_in_info_file(os.path.dirname(overlay), volume_id,
+                            cinder_ids[volume_id], overlay)
+    return record
+
+
 def check_revertible(target, record, current_source):
     """A volume reverts only to its latest snapshot, as Cinder allows: the
     snapshot's overlay must still be the file the guest writes."""

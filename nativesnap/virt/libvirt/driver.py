@@ -15,10 +15,13 @@ cannot revert external snapshots, and its metadata goes stale once nativesnap
 reverts them itself. Internal snapshots (qcow2 ``savevm``) keep libvirt's
 metadata and use its revert and delete.
 
-The layer bookkeeping for delete lives in ``chain.py``.
+The layer bookkeeping for delete lives in ``chain.py``; what the verbs share
+with start-up reconciliation (``reconcile.py``) in ``bookkeeping.py``;
+Cinder's assisted volume snapshots, an interface of their own, in
+``volume.py``. Changes made to domains from outside (a guest stopped, a disk
+attached) reach the manager as events (``events.py``).
 """
 
-import errno
 import hashlib
 import os
 import shutil
@@ -33,10 +36,12 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap.virt import driver
 from nativesnap.virt.libvirt import attached_volumes
+from nativesnap.virt.libvirt import bookkeeping
 from nativesnap.virt.libvirt import chain
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import memory
 from nativesnap.virt.libvirt import qemu_img
+from nativesnap.virt.libvirt import reconcile
 from nativesnap.virt.libvirt import volume as assisted_volume
 from nativesnap.virt.libvirt import xml as lxml_xml
 
@@ -58,8 +63,10 @@ class LibvirtDriver(driver.ComputeDriver):
                     "tree": True, "linked_spawn": True, "export": True}
 
     def __init__(self):
-        self.host = host_mod.Host()
+        # Domain events reach the manager through emit_event (see events.py).
+        self.host = host_mod.Host(on_event=self.emit_event)
         self.assisted = assisted_volume.AssistedVolumes(self.host)
+        self.reconciler = reconcile.Reconciler(self.host, self.destroy_server)
 
     def init_host(self, host):
         self.host.connection()
@@ -71,49 +78,8 @@ class LibvirtDriver(driver.ComputeDriver):
 
     # --- helpers ------------------------------------------------------------------
 
-    def _server_dir(self, server_id):
-        path = os.path.join(CONF.libvirt.overlay_path, server_id)
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-        except OSError as e:
-            if e.errno == errno.ENOSPC:
-                raise exception.InsufficientStorage(
-                    verb="create the server's directory",
-                    reason=f"[libvirt] overlay_path {CONF.libvirt.overlay_path} "
-                           f"is full: {e.strerror}") from e
-            raise
-        return path
-
-    def _owned(self, path):
-        """Only files under overlay_path were made by nativesnap; nothing
-        else (an adopted domain's own disks) is ever deleted."""
-        root = os.path.realpath(CONF.libvirt.overlay_path) + os.sep
-        return path is not None and os.path.realpath(path).startswith(root)
-
-    def _unlink(self, path):
-        if self._owned(path):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-
     def _domain(self, server):
         return self.host.lookup(server.hypervisor_ref)
-
-    def _disks(self, dom):
-        return [d for d in lxml_xml.disks(dom.XMLDesc(0)) if d.is_snapshottable]
-
-    def _own_disks(self, dom):
-        """The server's own disks and, apart, its Cinder volumes
-        ({target: (disk, volume id)}), which are left out of server
-        snapshots unless include_volumes asks for them."""
-        return attached_volumes.split(self._disks(dom))
-
-    @staticmethod
-    def _info(server):
-        info = dict(server.driver_info or {})
-        info["snapshots"] = dict(info.get("snapshots") or {})
-        return info
 
     def _check_disks(self, disks):
         if not disks:
@@ -169,7 +135,7 @@ class LibvirtDriver(driver.ComputeDriver):
     def validate_snapshot_request(self, server, kind, memory, quiesce,
                                   include_volumes):
         dom = self._domain(server)
-        disks, volumes = self._own_disks(dom)
+        disks, volumes = bookkeeping.own_disks(dom)
         self._check_disks(disks)
         if include_volumes:
             if memory or (kind or states.KIND_EXTERNAL) != states.KIND_EXTERNAL:
@@ -179,7 +145,8 @@ class LibvirtDriver(driver.ComputeDriver):
                            "is Cinder's, and Cinder's chains are qcow2 overlays")
             for target, (disk, _volume_id) in volumes.items():
                 attached_volumes.check_snapshottable(target, disk)
-        existing = {s.get("kind") for s in self._info(server)["snapshots"].values()}
+        existing = {s.get("kind")
+                    for s in bookkeeping.info(server)["snapshots"].values()}
         kind = kind or states.KIND_EXTERNAL
         if existing and kind not in existing:
             raise exception.Invalid(
@@ -213,23 +180,24 @@ class LibvirtDriver(driver.ComputeDriver):
                            "the guest or use quiesce 'preferred' or 'off'")
 
     def validate_revert(self, server, snapshot):
-        record = self._info(server)["snapshots"].get(snapshot.id) or {}
+        record = bookkeeping.info(server)["snapshots"].get(snapshot.id) or {}
         volumes = record.get("volumes") or {}
         if volumes:
-            current = {d.target: d.source for d in self._disks(self._domain(server))}
+            current = {d.target: d.source
+                       for d in bookkeeping.disks(self._domain(server))}
             for target, volume in sorted(volumes.items()):
                 attached_volumes.check_revertible(target, volume,
                                                   current.get(target))
 
     def attached_volume_ids(self, server):
-        _disks, volumes = self._own_disks(self._domain(server))
+        _disks, volumes = bookkeeping.own_disks(self._domain(server))
         return [volume_id for _target, (_disk, volume_id) in sorted(volumes.items())]
 
     def create_snapshot(self, context, server, snapshot, progress):
         dom = self._domain(server)
         kind = snapshot.kind or states.KIND_EXTERNAL
         inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
-        disks, volumes = self._own_disks(dom)
+        disks, volumes = bookkeeping.own_disks(dom)
         self._check_disks(disks)
         progress(5)
         if kind == states.KIND_INTERNAL:
@@ -251,7 +219,7 @@ class LibvirtDriver(driver.ComputeDriver):
             raise host_mod.error("create an internal snapshot", str(e)) from e
         elapsed = int((time.monotonic() - started) * 1000)
         memory = bool(snapshot.memory)
-        info = self._info(server)
+        info = bookkeeping.info(server)
         info["snapshots"][snapshot.id] = {"kind": states.KIND_INTERNAL}
         return driver.SnapshotResult(
             kind=states.KIND_INTERNAL,
@@ -263,7 +231,7 @@ class LibvirtDriver(driver.ComputeDriver):
             server_driver_info=info)
 
     def _create_external(self, dom, server, snapshot, disks, volumes, progress):
-        directory = self._server_dir(server.id)
+        directory = bookkeeping.server_dir(server.id)
         overlays = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
                     for d in disks}
         memory_file = (os.path.join(directory, f"{snapshot.id}.mem")
@@ -316,10 +284,10 @@ class LibvirtDriver(driver.ComputeDriver):
         except Exception:
             # ATOMIC: libvirt switched to no overlay or undid it; remove
             # what is left (the overlays made above included).
-            in_use = {d.source for d in self._disks(dom)}
+            in_use = {d.source for d in bookkeeping.disks(dom)}
             for path in list(overlays.values()) + [memory_file]:
                 if path and path not in in_use:
-                    self._unlink(path)
+                    bookkeeping.unlink(path)
             for path in volume_overlays.values():
                 if path not in in_use:  # made here, in Cinder's directory
                     os.unlink(path)
@@ -329,10 +297,10 @@ class LibvirtDriver(driver.ComputeDriver):
         if memory_file:
             os.chmod(memory_file, 0o600)
             size += chain.allocated_bytes(memory_file)
-        info = self._info(server)
+        info = bookkeeping.info(server)
         record = {"kind": states.KIND_EXTERNAL, "disks": frozen,
                   "memory_file": memory_file}
-        record["volumes"] = self._record_volumes(included, volume_overlays,
+        record["volumes"] = attached_volumes.record_volumes(included, volume_overlays,
                                                  cinder_ids)
         info["snapshots"][snapshot.id] = record
         return driver.SnapshotResult(
@@ -347,21 +315,6 @@ class LibvirtDriver(driver.ComputeDriver):
             driver_info={"kind": states.KIND_EXTERNAL, **(
                 {"memory_save": saved.record()} if saved else {})},
             server_driver_info=info)
-
-    @staticmethod
-    def _record_volumes(included, volume_overlays, cinder_ids):
-        """What a snapshot holds of each volume, and Cinder's chain record
-        brought up to date, as Cinder itself does after a snapshot."""
-        record = {}
-        for target, (disk, volume_id) in sorted(included.items()):
-            overlay = volume_overlays[target]
-            record[target] = {"volume_id": volume_id,
-                              "snapshot_id": cinder_ids[volume_id],
-                              "frozen": disk.source, "overlay": overlay}
-            attached_volumes.record_in_info_file(
-                os.path.dirname(overlay), volume_id, cinder_ids[volume_id],
-                overlay)
-        return record
 
     def _snapshot_call(self, dom, doc, flags):
         try:
@@ -396,7 +349,7 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def revert_to_snapshot(self, context, server, snapshot, power_on, progress):
         dom = self._domain(server)
-        record = self._info(server)["snapshots"].get(snapshot.id)
+        record = bookkeeping.info(server)["snapshots"].get(snapshot.id)
         if record is None:
             raise host_mod.error("revert", f"no record of snapshot {snapshot.id} "
                                            "on this server")
@@ -416,9 +369,9 @@ class LibvirtDriver(driver.ComputeDriver):
         return driver.RevertResult(status=host_mod.state_of(dom))
 
     def _revert_external(self, dom, server, record, power_on, progress):
-        info = self._info(server)
-        directory = self._server_dir(server.id)
-        current = {d.target: d.source for d in self._disks(dom)}
+        info = bookkeeping.info(server)
+        directory = bookkeeping.server_dir(server.id)
+        current = {d.target: d.source for d in bookkeeping.disks(dom)}
         volumes = record.get("volumes") or {}
         for target, volume in sorted(volumes.items()):
             attached_volumes.check_revertible(target, volume, current.get(target))
@@ -464,7 +417,7 @@ class LibvirtDriver(driver.ComputeDriver):
         failpoints.hit("libvirt.revert.after_start")
         progress(90)
         # The discarded active layers go, unless something still reads them.
-        chain.remove_unreferenced(info, old_active.values(), self._unlink)
+        chain.remove_unreferenced(info, old_active.values(), bookkeeping.unlink)
         dom = self.host.find(server.hypervisor_ref)
         status = states.SHUTOFF if dom is None else host_mod.state_of(dom)
         return driver.RevertResult(status=status, server_driver_info=info)
@@ -488,12 +441,12 @@ class LibvirtDriver(driver.ComputeDriver):
             LOG.error("Could not put domain %s back as it was before the "
                       "failed revert: %s", dom.UUIDString(), e)
         for path in new_active.values():
-            self._unlink(path)
+            bookkeeping.unlink(path)
 
     # --- delete -----------------------------------------------------------------
 
     def delete_snapshot(self, context, server, snapshot, progress):
-        info = self._info(server)
+        info = bookkeeping.info(server)
         record = info["snapshots"].get(snapshot.id)
         dom = self.host.find(server.hypervisor_ref)
         if record is None:
@@ -507,9 +460,9 @@ class LibvirtDriver(driver.ComputeDriver):
                         raise host_mod.error("delete an internal snapshot",
                                              str(e)) from e
         else:
-            chain.Merger(self.host, dom, info, snapshot.id, self._unlink,
+            chain.Merger(self.host, dom, info, snapshot.id, bookkeeping.unlink,
                          progress).run()
-            self._unlink(record.get("memory_file"))
+            bookkeeping.unlink(record.get("memory_file"))
         info["snapshots"].pop(snapshot.id, None)
         return driver.DeleteResult(server_driver_info=info)
 
@@ -517,11 +470,11 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
                             linked, power_on, progress):
-        record = self._info(source_server)["snapshots"].get(snapshot.id)
+        record = bookkeeping.info(source_server)["snapshots"].get(snapshot.id)
         if record is None or record.get("kind") != states.KIND_EXTERNAL:
             self._unsupported("spawn_from_snapshot",
                               "spawning from internal snapshots")
-        directory = self._server_dir(new_server.id)
+        directory = bookkeeping.server_dir(new_server.id)
         sources = {}
         try:
             targets = sorted(record["disks"])
@@ -557,7 +510,7 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
                         progress):
-        record = self._info(server)["snapshots"].get(snapshot.id)
+        record = bookkeeping.info(server)["snapshots"].get(snapshot.id)
         if record is None or record.get("kind") != states.KIND_EXTERNAL:
             self._unsupported("export_snapshot", "exporting internal snapshots")
         # The image is the first disk of the domain (its boot disk).
@@ -576,193 +529,16 @@ class LibvirtDriver(driver.ComputeDriver):
         return driver.ExportResult(size_bytes=os.path.getsize(dest_path),
                                    sha256=digest.hexdigest())
 
-    # --- assisted volume snapshots (Cinder; see volume.py) ------------------------
+    # --- optional interfaces -----------------------------------------------------
 
-    def find_volume_disk(self, context, server, volume_id):
-        return self.assisted.find_disk(self._domain(server), volume_id)
+    def interfaces(self):
+        return {driver.VOLUME_SNAPSHOT: self.assisted}
 
-    def validate_volume_snapshot_create(self, context, server, disk, create_info):
-        self.assisted.validate_create(self._domain(server), disk, create_info)
-
-    def volume_snapshot_create(self, context, server, volume_id, create_info,
-                               progress):
-        return self.assisted.create(self._domain(server), volume_id, create_info,
-                                    progress)
-
-    def validate_volume_snapshot_delete(self, context, server, disk, delete_info):
-        self.assisted.validate_delete(self._domain(server), disk, delete_info)
-
-    def volume_snapshot_delete(self, context, server, volume_id, delete_info,
-                               progress):
-        return self.assisted.delete(self._domain(server), volume_id, delete_info,
-                                    progress)
-
-    def reconcile_volume_operation(self, context, server, operation):
-        return self.assisted.reconcile(self.host.find(server.hypervisor_ref),
-                                       operation)
-
-    # --- reconciliation ---------------------------------------------------------
+    # --- reconciliation (see reconcile.py) ----------------------------------------
 
     def list_hypervisor_snapshots(self, context, server):
         return [{"id": sid, "kind": rec.get("kind")}
-                for sid, rec in self._info(server)["snapshots"].items()]
+                for sid, rec in bookkeeping.info(server)["snapshots"].items()]
 
     def reconcile(self, context, server, task_state, target):
-        dom = self.host.find(server.hypervisor_ref)
-        if dom is not None and dom.isActive():
-            self.host.thaw(dom)  # never leave a guest frozen across a crash
-        if task_state == states.SNAPSHOTTING and target is not None:
-            return self._reconcile_create(dom, server, target)
-        if task_state == states.DELETING_SNAPSHOT and target is not None:
-            return self._reconcile_delete(dom, server, target)
-        if task_state == states.SPAWNING:
-            return self._reconcile_spawn(server)
-        if task_state == states.REVERTING and target is not None and dom:
-            return self._reconcile_revert(dom, server, target)
-        if dom is None:
-            return driver.Reconciled(completed=False,
-                                     reason="the domain no longer exists")
-        return driver.Reconciled(completed=True,
-                                 values={"status": host_mod.state_of(dom)})
-
-    def _reconcile_create(self, dom, server, snapshot):
-        if dom is not None and dom.isActive():
-            memory.abort_unfinished(dom)  # a save libvirtd still runs
-        directory = os.path.join(CONF.libvirt.overlay_path, server.id)
-        disks, volumes = self._own_disks(dom) if dom is not None else ([], {})
-        planned = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
-                   for d in disks}
-        in_use = {d.target: d.source for d in self._disks(dom)} if dom else {}
-        cinder_ids = {v["volume_id"]: v["snapshot_id"]
-                      for v in (snapshot.volumes or [])}
-        volume_planned = {
-            t: os.path.join(os.path.dirname(disk.source),
-                            attached_volumes.overlay_name(vid, cinder_ids[vid]))
-            for t, (disk, vid) in volumes.items()
-            if snapshot.include_volumes and vid in cinder_ids}
-        if planned and all(in_use[t] == p for t, p in planned.items()):
-            frozen = {t: chain.backing_of(p) for t, p in planned.items()}
-            memory_file = os.path.join(directory, f"{snapshot.id}.mem")
-            info = self._info(server)
-            switched = {t: (volumes[t][0], volumes[t][1])
-                        for t, p in volume_planned.items() if in_use.get(t) == p}
-            for target, (disk, _vid) in switched.items():
-                # The frozen file is the overlay's backing file (relative).
-                disk.source = os.path.join(os.path.dirname(disk.source),
-                                           chain.backing_of(in_use[target]))
-            info["snapshots"][snapshot.id] = {
-                "kind": states.KIND_EXTERNAL, "disks": frozen,
-                "memory_file": memory_file if os.path.exists(memory_file) else None,
-                "volumes": self._record_volumes(switched, volume_planned,
-                                                cinder_ids)}
-            return driver.Reconciled(
-                completed=True, server_driver_info=info,
-                values={"kind": states.KIND_EXTERNAL,
-                        "consistency": states.CONSISTENCY_CRASH,
-                        "driver_info": {"kind": states.KIND_EXTERNAL,
-                                        "domain_xml": dom.XMLDesc(
-                                            libvirt.VIR_DOMAIN_XML_INACTIVE)}})
-        for path in planned.values():
-            if path not in in_use.values():
-                self._unlink(path)
-        for path in volume_planned.values():
-            if path not in in_use.values() and os.path.exists(path):
-                os.unlink(path)  # made by nativesnap in Cinder's directory
-        self._unlink(os.path.join(directory, f"{snapshot.id}.mem"))
-        self._collect_garbage(server, self._info(server), chain.active_chains(dom))
-        return driver.Reconciled(completed=False,
-                                 reason="the domain was not running on the "
-                                        "snapshot's overlays; they were removed")
-
-    def _reconcile_delete(self, dom, server, snapshot):
-        """A merge cut short: cancel its block jobs (without pivot, so the
-        chain stays as it was), then see how far it got."""
-        if dom is not None:
-            for disk in self._disks(dom):
-                if dom.blockJobInfo(disk.target, 0):
-                    dom.blockJobAbort(disk.target, 0)
-        info = self._info(server)
-        record = info["snapshots"].get(snapshot.id)
-        chains = chain.active_chains(dom)
-        progressed = record is None
-        if record is not None:
-            for target, path in record["disks"].items():
-                if not os.path.exists(path) or path == (chains.get(target) or [None])[0]:
-                    progressed = True  # removed, or pivoted into: merged
-                for other_id, other in info["snapshots"].items():
-                    disks = other.get("disks") or {}
-                    if other_id != snapshot.id and disks.get(target) and \
-                            not os.path.exists(disks[target]):
-                        # The child was merged down into this layer, which now
-                        # holds that snapshot's state.
-                        disks[target] = path
-                        progressed = True
-        if progressed:
-            info["snapshots"].pop(snapshot.id, None)
-            self._collect_garbage(server, info, chains)
-            return driver.Reconciled(completed=True, server_driver_info=info)
-        self._collect_garbage(server, info, chains)
-        return driver.Reconciled(completed=False,
-                                 reason="its files are intact in the chain")
-
-    def _collect_garbage(self, server, info, chains):
-        directory = os.path.join(CONF.libvirt.overlay_path, server.id)
-        for path in chain.unreferenced_files(directory, info, chains):
-            LOG.info("Removing %s: no snapshot and no disk of server %s uses it",
-                     path, server.id)
-            self._unlink(path)
-
-    def _reconcile_revert(self, dom, server, snapshot):
-        """A revert cut short. Its overlays are named by the task's id: when
-        the domain's definition names them, the revert got past its define
-        (rolled forward), otherwise they are removed (rolled back). Either
-        way a domain that ran before the revert is running again afterwards
-        (``server.status`` still holds its status from before the task)."""
-        record = self._info(server)["snapshots"].get(snapshot.id) or {}
-        if record.get("kind") != states.KIND_EXTERNAL:
-            # One libvirt call (revertToSnapshot): nothing half-made to find.
-            return driver.Reconciled(completed=True,
-                                     values={"status": host_mod.state_of(dom)})
-        directory = os.path.join(CONF.libvirt.overlay_path, server.id)
-        planned = {t: chain.overlay_path(directory, server.task_id, t)
-                   for t in record["disks"]}
-        defined = {d.target: d.source for d in lxml_xml.disks(
-            dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))}
-        reverted = all(defined.get(t) == p for t, p in planned.items())
-        if not dom.isActive() and server.status in (states.ACTIVE,
-                                                    states.PAUSED):
-            memory_file = record.get("memory_file") if reverted else None
-            try:
-                if memory_file:  # as the revert would have: RAM and all
-                    conn = self.host.connection()
-                    saved = conn.saveImageGetXMLDesc(memory_file, 0)
-                    conn.restoreFlags(memory_file,
-                                      lxml_xml.set_disk_sources(saved, planned),
-                                      libvirt.VIR_DOMAIN_SAVE_RUNNING)
-                else:
-                    dom.create()
-            except libvirt.libvirtError as e:
-                LOG.error("Could not start domain %s again after its "
-                          "interrupted revert: %s", dom.UUIDString(), e)
-        if not reverted:
-            for path in planned.values():
-                if path not in defined.values():
-                    self._unlink(path)
-        self._collect_garbage(server, self._info(server), chain.active_chains(dom))
-        status = host_mod.state_of(dom)
-        if reverted:
-            return driver.Reconciled(completed=True, values={"status": status})
-        return driver.Reconciled(
-            completed=False, values={"status": status},
-            reason="the domain was not yet defined on the snapshot's overlays; "
-                   "they were removed and it kept its disks")
-
-    def _reconcile_spawn(self, server):
-        dom = self.host.find(server.id)
-        if dom is not None:
-            return driver.Reconciled(completed=True, values={
-                "status": host_mod.state_of(dom),
-                "hypervisor_ref": dom.UUIDString()})
-        self.destroy_server(None, server)
-        return driver.Reconciled(completed=False,
-                                 reason="the new domain had not been defined")
+        return self.reconciler.reconcile(server, task_state, target)

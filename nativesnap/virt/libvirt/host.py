@@ -6,7 +6,10 @@ libvirtd can be restarted under a running service (an upgrade, a crash, an
 operator): the domains keep running, but the connection and every virDomain
 looked up on it fail from then on. The connection is therefore checked before
 use and reopened (bounded retries), and domains are :class:`Domain` handles
-that find their domain again, by UUID, on the new connection.
+that find their domain again, by UUID, on the new connection. Every
+connection opened gets the driver's domain event callbacks (``events.py``),
+and a reconnection announces every domain once: what changed while libvirtd
+was away reached no callback.
 """
 
 import json
@@ -114,11 +117,15 @@ class Domain:
 
 
 class Host:
-    def __init__(self):
+    def __init__(self, on_event=None):
+        """``on_event(ServerEvent)``: called from libvirt's event loop for
+        domain changes, on whichever connection is open (None: no events)."""
         self._conn = None
         self._generation = 0
         self._lock = threading.Lock()
         self.keeper = quiesce.ThawKeeper(self)
+        self.domain_events = (events.DomainEvents(on_event) if on_event
+                              else None)
 
     # --- connection ----------------------------------------------------------
 
@@ -133,6 +140,7 @@ class Host:
         if libvirt is None:
             raise error("connect", "the libvirt Python bindings are not installed "
                                    "(Debian package python3-libvirt)")
+        reconnected = False
         with self._lock:
             if probe and self._conn is not None:
                 try:
@@ -142,14 +150,14 @@ class Host:
             if self._conn is None or not self.alive(self._conn):
                 if self._conn is not None:
                     LOG.warning("The connection to libvirtd was lost; reconnecting")
-                    try:
-                        self._conn.close()
-                    except libvirt.libvirtError:
-                        pass
-                    self._conn = None
+                    self._drop()
+                    reconnected = True
                 self._conn = self._open()
                 self._generation += 1
-            return self._conn, self._generation
+            conn, generation = self._conn, self._generation
+        if reconnected and self.domain_events is not None:
+            self._announce_all(conn)  # outside the lock: the listener's turn
+        return conn, generation
 
     @staticmethod
     def alive(conn):
@@ -178,17 +186,36 @@ class Host:
         except libvirt.libvirtError as e:
             raise error("connect", f"{uri}: {e}") from e
         LOG.info("Connected to %s (libvirt %s)", uri, conn.getLibVersion())
+        if self.domain_events is not None:
+            self.domain_events.register(conn)
         return conn
+
+    def _drop(self):
+        """Deregister the event callbacks and close the connection (called
+        with the lock held). libvirt keeps a connection open while
+        callbacks hold it, hence the callbacks first."""
+        if self.domain_events is not None:
+            self.domain_events.deregister()
+        try:
+            self._conn.close()
+        except libvirt.libvirtError:
+            pass
+        self._conn = None
+
+    def _announce_all(self, conn):
+        try:
+            uuids = [dom.UUIDString() for dom in conn.listAllDomains(0)]
+        except libvirt.libvirtError as e:
+            LOG.warning("Cannot list the domains after reconnecting (%s); their "
+                        "changes meanwhile show at the next periodic sync", e)
+            return
+        self.domain_events.announce(uuids)
 
     def close(self):
         self.keeper.stop()
         with self._lock:
             if self._conn is not None:
-                try:
-                    self._conn.close()
-                except libvirt.libvirtError:
-                    pass
-                self._conn = None
+                self._drop()
 
     def lib_version(self):
         return self.connection().getLibVersion()

@@ -18,16 +18,23 @@ volume is attached, only the hypervisor may change that chain, so Cinder asks:
   pivot, or ``qemu-img commit`` with the guest off), always keeping the
   backing names relative, as Cinder's info file expects.
 
-Every file name comes from Cinder and is checked again here to be a plain
-name in the volume's own directory; it is then only ever used joined to that
-directory (or, for qemu-img's relative backing names, checked to be a member
-of the disk's chain first). Nothing here deletes a file: the files merged out
-are Cinder's to remove.
+The manager finds a volume's server by the attachments this interface lists
+(``attached_volumes``: every disk whose ``<serial>`` is a volume UUID, see
+``attached_volumes.py``), and asks it by volume id; each request finds the
+disk again by its serial, so a volume detached meanwhile is noticed.
+
+Every file name comes from Cinder and is checked again here
+(``plain_file_name``) to be a plain name in the volume's own directory; it is
+then only ever used joined to that directory (or, for qemu-img's relative
+backing names, checked to be a member of the disk's chain first). Nothing
+here deletes a file: the files merged out are Cinder's to remove.
 """
 
+import dataclasses
 import os
 import stat
 import time
+import unicodedata
 
 from oslo_log import log as logging
 import tenacity
@@ -36,6 +43,7 @@ from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap.virt import driver
+from nativesnap.virt.libvirt import attached_volumes
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import qemu_img
 from nativesnap.virt.libvirt import xml as lxml_xml
@@ -64,6 +72,37 @@ def _resume(dom):
     dom.resume()
 
 
+def plain_file_name(what, name):
+    """``name`` when it is a plain file name, else Invalid (400). Cinder names
+    the files of an assisted volume snapshot; they are joined to the volume's
+    directory only after this check.
+
+    No '/', no '..', no ':' (QEMU reads a ``proto:`` prefix in a backing name
+    as a protocol, e.g. ``json:{...}`` or ``nbd:...``), no control
+    characters, 1-255 characters."""
+    if (not isinstance(name, str) or not 1 <= len(name) <= 255 or "/" in name
+            or ".." in name or ":" in name or name == "."
+            or any(unicodedata.category(c) == "Cc" for c in name)):
+        shown = repr(name)
+        shown = shown if len(shown) <= 60 else shown[:60] + "..."
+        raise exception.Invalid(
+            reason=f"{what} {shown} is not a plain file name (1-255 "
+                   "characters, no '/', '..', ':' or control characters)")
+    return name
+
+
+@dataclasses.dataclass
+class VolumeDisk:
+    """A domain's disk that is a Cinder volume: its serial is the volume id."""
+
+    volume_id: str
+    target: str  # e.g. vdb
+    type: str  # file | block | network
+    source: str | None  # the file the guest writes (None for network disks)
+    driver_type: str | None  # qcow2 | raw | ...
+    protocol: str | None = None
+
+
 def _same_file(a, b):
     return a is not None and b is not None and (
         os.path.normpath(a) == os.path.normpath(b)
@@ -85,13 +124,31 @@ def _set_disk_source(domain_xml, target, path, driver_type):
     return lxml_xml.tostring(root)
 
 
-class AssistedVolumes:
-    """The libvirt side of os-assisted-volume-snapshots, for one Host."""
+class AssistedVolumes(driver.VolumeSnapshotInterface):
+    """The libvirt side of os-assisted-volume-snapshots, for one Host: each
+    call finds the server's domain by its ``hypervisor_ref`` (the domain's
+    UUID) and the volume's disk by the volume id."""
 
     def __init__(self, host):
         self.host = host
 
     # --- the volume's disk and chain ---------------------------------------
+
+    def attached_volumes(self, context, server):
+        """A VolumeAttachment for each volume disk of the domain (a volume
+        on two disks counts once, by the first, the one requests act on);
+        none when the domain is gone."""
+        dom = self.host.find(server.hypervisor_ref)
+        if dom is None:
+            return []
+        found = {}
+        for disk in lxml_xml.disks(dom.XMLDesc(0)):
+            volume_id = attached_volumes.volume_id_of(disk)
+            if (disk.device == "disk" and disk.target and volume_id
+                    and volume_id not in found):
+                found[volume_id] = driver.VolumeAttachment(volume_id=volume_id,
+                                                           device=disk.target)
+        return list(found.values())
 
     @staticmethod
     def find_disk(dom, volume_id):
@@ -101,12 +158,22 @@ class AssistedVolumes:
         for disk in lxml_xml.disks(dom.XMLDesc(0)):
             if (disk.device == "disk" and disk.target
                     and (disk.serial or "").strip().lower() == wanted):
-                return driver.VolumeDisk(volume_id=wanted, target=disk.target,
-                                         type=disk.type,
-                                         source=disk.source,
-                                         driver_type=disk.driver_type,
-                                         protocol=disk.protocol)
+                return VolumeDisk(volume_id=wanted, target=disk.target,
+                                  type=disk.type, source=disk.source,
+                                  driver_type=disk.driver_type,
+                                  protocol=disk.protocol)
         return None
+
+    def _to_validate(self, server, volume_id):
+        """(domain, VolumeDisk) of a request being validated. A volume not
+        (or no longer) on the server's domain is refused as a volume on no
+        server is: VolumeNotAttached (400)."""
+        dom = self.host.find(server.hypervisor_ref)
+        disk = self.find_disk(dom, volume_id) if dom is not None else None
+        if disk is None:
+            raise exception.VolumeNotAttached(volume_id=volume_id)
+        self._check_file_disk(disk)
+        return dom, disk
 
     def _disk(self, dom, volume_id):
         disk = self.find_disk(dom, volume_id)
@@ -140,15 +207,15 @@ class AssistedVolumes:
 
     # --- create --------------------------------------------------------------
 
-    def validate_create(self, dom, disk, create_info):
+    def validate_create(self, context, server, volume_id, create_info):
         """400 unless ``new_file`` is a plain name of an existing qcow2 file
         next to the disk's current file, backed by that file."""
-        self._check_file_disk(disk)
+        _dom, disk = self._to_validate(server, volume_id)
         self._new_file(disk, create_info)
 
     def _new_file(self, disk, create_info):
-        name = driver.plain_file_name("create_info.new_file",
-                                      create_info.get("new_file"))
+        name = plain_file_name("create_info.new_file",
+                               create_info.get("new_file"))
         path = os.path.join(os.path.dirname(disk.source), name)
         if _same_file(path, disk.source):
             raise exception.Invalid(
@@ -186,7 +253,8 @@ class AssistedVolumes:
                        f"{disk.driver_type}")
         return path
 
-    def create(self, dom, volume_id, create_info, progress):
+    def create(self, context, server, volume_id, create_info, progress):
+        dom = self.host.lookup(server.hypervisor_ref)
         disk = self._disk(dom, volume_id)
         new_path = self._new_file(disk, create_info)
         others = sorted({d.target for d in lxml_xml.disks(dom.XMLDesc(0))
@@ -252,10 +320,10 @@ class AssistedVolumes:
 
     # --- delete --------------------------------------------------------------
 
-    def validate_delete(self, dom, disk, delete_info):
+    def validate_delete(self, context, server, volume_id, delete_info):
         """400 for what cannot be done: a network disk, bad names, and (as
         Nova) a commit of an intermediate file with the guest off."""
-        self._check_file_disk(disk)
+        dom, disk = self._to_validate(server, volume_id)
         self._names_of(delete_info)
         top, base = delete_info.get("file_to_merge"), delete_info.get(
             "merge_target_file")
@@ -271,16 +339,17 @@ class AssistedVolumes:
         top = delete_info.get("file_to_merge")
         base = delete_info.get("merge_target_file")
         if top is not None:
-            driver.plain_file_name("delete_info.file_to_merge", top)
+            plain_file_name("delete_info.file_to_merge", top)
         if base is not None:
-            driver.plain_file_name("delete_info.merge_target_file", base)
+            plain_file_name("delete_info.merge_target_file", base)
             if top is None:
                 raise exception.Invalid(reason="delete_info.file_to_merge is "
                                                "required to commit into "
                                                "merge_target_file")
         return top, base
 
-    def delete(self, dom, volume_id, delete_info, progress):
+    def delete(self, context, server, volume_id, delete_info, progress):
+        dom = self.host.lookup(server.hypervisor_ref)
         disk = self._disk(dom, volume_id)
         top, base = self._names_of(delete_info)
         active = os.path.normpath(disk.source)
@@ -426,11 +495,12 @@ class AssistedVolumes:
 
     # --- start-up reconciliation ---------------------------------------------
 
-    def reconcile(self, dom, operation):
+    def reconcile(self, context, server, operation):
         """How far an interrupted assisted snapshot got: the guest is thawed
         first; a block job still running on the volume's disk is cancelled
         without a pivot (the chain stays as it was); then the chain says
         whether the work had been done."""
+        dom = self.host.find(server.hypervisor_ref)
         if dom is None:
             return driver.Reconciled(completed=False,
                                      reason="the domain no longer exists")

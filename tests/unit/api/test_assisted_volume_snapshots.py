@@ -18,11 +18,14 @@ from nativesnap.api import validation
 from nativesnap.common import states
 from nativesnap import context as ns_context
 from nativesnap import exception
-from nativesnap.manager import manager as manager_mod
-from nativesnap.manager import task_runner
+from nativesnap.common import rpc
+from nativesnap.compute import api as compute_api
+from nativesnap.compute import manager as compute_manager
+from nativesnap.compute import task_runner
 from nativesnap.objects import volume_operation as operation_obj
 from nativesnap import policy
 from nativesnap.virt import fake
+from tests.unit.compute.conftest import CastsAsCalls
 
 ADMIN = "admin:c1nder"
 CINDER_NOT_ADMIN = "cinder:c1nder"  # noauth2: only the user admin has a role
@@ -52,15 +55,19 @@ class App:
         self.runner = task_runner.TaskRunner(workers=2, queue_size=2,
                                              cancel_grace=0.2,
                                              watchdog_interval=0.05)
-        self.manager = manager_mod.Manager(
+        self.compute = compute_manager.ComputeManager(
             host="test-host", drivers={"fake": self.driver}, runner=self.runner,
             image_store=object(), volume_api=self.cinder)
-        self.app = router.make_app(self.manager)
         self.context = ns_context.get_admin_context()
-        self.server = self.manager.adopt_server(self.context, "vm", "fake",
-                                                "vm-1", "p1")
+        self.compute.start(self.context, sync_interval=0)
+        self.api = compute_api.API(rpcapi=CastsAsCalls())
+        self.app = router.make_app(self.api)
+        self.server = self.api.adopt_server(self.context, "vm", "fake", "vm-1",
+                                            "p1")
         self.volume_id = uuidutils.generate_uuid()
         self.driver.attach_volume("vm-1", self.volume_id)
+        # What the compute service does when the driver reports the disk.
+        self.compute.sync_server(self.context, self.server)
 
     def request(self, method, path, token=ADMIN, body=None, headers=None):
         req = webob.Request.blank(path, method=method)
@@ -98,7 +105,7 @@ class App:
 
     def wait_idle(self):
         deadline = time.monotonic() + WAIT
-        while self.manager.runner.running():
+        while self.runner.running():
             assert time.monotonic() < deadline, "tasks still running"
             time.sleep(0.02)
 
@@ -113,7 +120,9 @@ def app(sqlite_database, tmp_path, config):
     policy.reset()
     application = App(tmp_path)
     yield application
+    application.compute.stop_serving()
     application.runner.shutdown(WAIT)
+    rpc.cleanup()
     policy.reset()
 
 

@@ -73,7 +73,7 @@ def test_manager_failpoints_are_in_the_manager_and_libvirt_ones_in_the_driver():
     for name, places in _placed_failpoints().items():
         for where in places:
             if name.startswith("manager."):
-                assert where == "nativesnap/manager/manager.py", name
+                assert where == "nativesnap/compute/tasks.py", name
             else:
                 assert where.startswith("nativesnap/virt/libvirt/"), name
 

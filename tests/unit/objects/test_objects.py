@@ -17,7 +17,7 @@ from nativesnap.objects import snapshot as snapshot_obj
 # test fails, bump the object's VERSION (and say why in its version comment),
 # then update the hash here.
 EXPECTED_FINGERPRINTS = {
-    "Server": "1.0-163ced72f602b77f0538fc35383c8945",
+    "Server": "1.1-4936b684e241372eacdfb016cc20756b",
     "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
@@ -25,6 +25,8 @@ EXPECTED_FINGERPRINTS = {
     "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "AssistedVolumeOperation": "1.0-9d88b2aaeb96aefd7d576d2d70c02ead",
     "AssistedVolumeOperationList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "VolumeAttachment": "1.0-f878a8c859d2619339eaa35e71c74710",
+    "VolumeAttachmentList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
 }
 
 
@@ -51,6 +53,16 @@ def test_a_field_change_without_version_bump_changes_the_fingerprint(monkeypatch
     expected, actual = checker.test_hashes(EXPECTED_FINGERPRINTS)
     assert set(expected) == {"ServerSnapshot"}
     assert actual["ServerSnapshot"] != expected["ServerSnapshot"]
+
+
+def test_a_server_backported_to_1_0_has_no_task_wait_fields():
+    server = server_obj.Server(id=uuidutils.generate_uuid(), name="n",
+                               task_state=states.SNAPSHOT_WAIT,
+                               task_wait_info={"reason": "r"})
+    primitive = server.obj_to_primitive(target_version="1.0")
+    data = primitive["nativesnap_object.data"]
+    assert primitive["nativesnap_object.version"] == "1.0"
+    assert "task_wait_info" not in data and data["name"] == "n"
 
 
 def test_objects_round_trip_through_primitives():

@@ -1,5 +1,6 @@
 """The driver contract: loading by entry point, UnsupportedOperation for every
-verb a driver does not implement, and the capability names."""
+verb a driver does not implement, optional interfaces, events, and the
+capability names."""
 
 import importlib.metadata
 import inspect
@@ -25,9 +26,7 @@ VERBS = {
     "export_snapshot": ("ctx", "server", "snapshot", "/dev/null", "qcow2",
                         "progress"),
     "list_hypervisor_snapshots": ("ctx", "server"),
-    "find_volume_disk": ("ctx", "server", "volume-id"),
-    "volume_snapshot_create": ("ctx", "server", "volume-id", {}, "progress"),
-    "volume_snapshot_delete": ("ctx", "server", "volume-id", {}, "progress"),
+    "resume_task": ("ctx", "server", "snapshotting", None, {}, {}),
 }
 
 
@@ -75,9 +74,9 @@ def test_abstract_verbs_must_be_implemented():
 def test_verb_list_covers_every_optional_verb_of_the_base_class():
     hooks = {"init_host", "cleanup_host", "get_capabilities", "forget_server",
              "validate_snapshot_request", "reconcile", "adopt",
-             "get_server_state", "attached_volume_ids",
-             "validate_revert", "validate_volume_snapshot_create",
-             "validate_volume_snapshot_delete", "reconcile_volume_operation"}
+             "get_server_state", "attached_volume_ids", "validate_revert",
+             "interface", "interfaces", "register_event_listener",
+             "emit_event"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}
@@ -134,26 +133,35 @@ def test_default_reconcile_rolls_back_and_says_why():
     assert "minimal" in outcome.reason and "snapshotting" in outcome.reason
 
 
-def test_default_assisted_volume_hooks_refuse_and_cannot_tell():
+def test_a_driver_without_an_interface_refuses_it_with_one_error():
+    with pytest.raises(exception.UnsupportedOperation) as info:
+        MinimalDriver().interface(driver.VOLUME_SNAPSHOT, "volume_snapshot_create")
+    assert info.value.code == 400
+    assert str(info.value) == ("The minimal driver does not support "
+                               "volume_snapshot_create: assisted volume "
+                               "snapshots.")
+    assert MinimalDriver().interfaces() == {}
+
+
+def test_the_fake_offers_the_volume_snapshot_interface():
+    offered = fake.FakeDriver().interface(driver.VOLUME_SNAPSHOT, "any")
+    assert isinstance(offered, driver.VolumeSnapshotInterface)
+    assert offered.interface_type == driver.VOLUME_SNAPSHOT
+
+
+def test_the_volume_snapshot_interface_verbs_are_required_but_reconcile():
+    assert driver.VolumeSnapshotInterface.__abstractmethods__ == {
+        "attached_volumes", "validate_create", "create", "validate_delete",
+        "delete"}
+    outcome = driver.VolumeSnapshotInterface.reconcile(None, None, None, None)
+    assert outcome.completed is False and "cannot tell" in outcome.reason
+
+
+def test_events_reach_the_registered_listener_and_none_is_no_error():
     d = MinimalDriver()
-    for hook in ("validate_volume_snapshot_create",
-                 "validate_volume_snapshot_delete"):
-        with pytest.raises(exception.UnsupportedOperation) as info:
-            getattr(d, hook)(None, None, None, {})
-        assert "minimal" in str(info.value)
-    outcome = d.reconcile_volume_operation(None, None, None)
-    assert outcome.completed is False and "minimal" in outcome.reason
-
-
-@pytest.mark.parametrize("name", ["volume-x", "volume-1.2", "v" * 255, "a b"])
-def test_plain_file_names_pass(name):
-    assert driver.plain_file_name("new_file", name) == name
-
-
-@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "/a", "../a", "a..b",
-                                  "a:b", "a\x00b", "a\nb", "a\x85b", "v" * 256,
-                                  None, 5])
-def test_names_that_are_not_plain_file_names_are_refused_with_400(name):
-    with pytest.raises(exception.Invalid) as info:
-        driver.plain_file_name("new_file", name)
-    assert info.value.code == 400 and "new_file" in str(info.value)
+    event = driver.ServerEvent("ref-1", driver.EVENT_STATE)
+    d.emit_event(event)  # nobody listens yet
+    seen = []
+    d.register_event_listener(seen.append)
+    d.emit_event(event)
+    assert seen == [event]

@@ -1,13 +1,17 @@
-"""The libvirt side of assisted volume snapshots, without libvirtd: the disk is
-found by its serial, what cannot be done is refused with 400 before anything
-is touched, and an offline commit points the definition at the merged file.
-(tests/functional/test_assisted_volume_snapshots.py runs the real thing.)"""
+"""The libvirt side of assisted volume snapshots, without libvirtd: the
+volumes are listed and a volume's disk found by its serial, what cannot be
+done is refused with 400 before anything is touched, Cinder's file names are
+checked to be plain names, and an offline commit points the definition at the
+merged file. (tests/functional/test_assisted_volume_snapshots.py runs the
+real thing.)"""
 
 import subprocess
+import types
 
 import pytest
 
 from nativesnap import exception
+from nativesnap.virt import driver
 from nativesnap.virt.libvirt import volume
 from nativesnap.virt.libvirt import xml as lxml_xml
 
@@ -43,12 +47,37 @@ class StubDomain:
         return self.active
 
 
-@pytest.fixture
-def assisted():
-    return volume.AssistedVolumes(host=None)
+class StubHost:
+    """host.Host's lookups, answered with one domain (or none)."""
+
+    def __init__(self, dom):
+        self.dom = dom
+
+    def find(self, ref):
+        return self.dom if ref == SERVER.hypervisor_ref else None
+
+    def lookup(self, ref):
+        if self.find(ref) is None:
+            raise exception.HypervisorObjectNotFound(driver="libvirt",
+                                                     what="domain", ref=ref)
+        return self.dom
 
 
-def test_the_volume_s_disk_is_the_disk_whose_serial_is_its_id(assisted, tmp_path):
+SERVER = types.SimpleNamespace(id="server-1",
+                               hypervisor_ref="6e0f4a9c-1a5b-4f65-8d52-2c8e8e7c1f00")
+
+
+def assisted_for(dom):
+    return volume.AssistedVolumes(StubHost(dom))
+
+
+def test_assisted_volumes_are_the_libvirt_volume_snapshot_interface():
+    assert isinstance(assisted_for(None), driver.VolumeSnapshotInterface)
+    assert assisted_for(None).interface_type == driver.VOLUME_SNAPSHOT
+
+
+def test_the_volume_s_disk_is_the_disk_whose_serial_is_its_id(tmp_path):
+    assisted = assisted_for(None)
     disk = assisted.find_disk(StubDomain(domain_xml(tmp_path)), VOLUME)
     assert (disk.volume_id, disk.target, disk.type, disk.driver_type) == (
         VOLUME, "vdb", "file", "qcow2")
@@ -57,12 +86,58 @@ def test_the_volume_s_disk_is_the_disk_whose_serial_is_its_id(assisted, tmp_path
                               "11111111-2222-3333-4444-555555555555") is None
 
 
-def test_a_network_volume_disk_is_refused_with_400(assisted, tmp_path):
-    dom = StubDomain(domain_xml(tmp_path, "network"))
-    disk = assisted.find_disk(dom, VOLUME)
+def test_attached_volumes_are_the_disks_with_a_volume_uuid_serial(tmp_path):
+    # vda's serial is no UUID; hdc is a CD-ROM.
+    listed = assisted_for(StubDomain(domain_xml(tmp_path))).attached_volumes(
+        None, SERVER)
+    assert listed == [driver.VolumeAttachment(volume_id=VOLUME, device="vdb")]
+
+
+def test_a_domain_that_is_gone_has_no_volumes_attached():
+    assert assisted_for(None).attached_volumes(None, SERVER) == []
+
+
+@pytest.mark.parametrize("dom", [None, StubDomain("<domain><devices/></domain>")])
+def test_a_volume_no_longer_on_the_server_is_refused_with_400_as_not_attached(
+        dom):
+    assisted = assisted_for(dom)
+    for validate, info in ((assisted.validate_create, {"new_file": "volume-x"}),
+                           (assisted.validate_delete, {"file_to_merge": None,
+                                                       "merge_target_file": None})):
+        with pytest.raises(exception.VolumeNotAttached) as caught:
+            validate(None, SERVER, VOLUME, info)
+        assert caught.value.code == 400 and VOLUME in str(caught.value)
+
+
+def test_an_interrupted_operation_on_a_domain_that_is_gone_was_not_done():
+    operation = types.SimpleNamespace(volume_id=VOLUME, action="create",
+                                      request={"new_file": "volume-x"})
+    outcome = assisted_for(None).reconcile(None, SERVER, operation)
+    assert outcome.completed is False
+    assert outcome.reason == "the domain no longer exists"
+
+
+def test_a_network_volume_disk_is_refused_with_400(tmp_path):
+    assisted = assisted_for(StubDomain(domain_xml(tmp_path, "network")))
     with pytest.raises(exception.Invalid) as info:
-        assisted.validate_create(dom, disk, {"new_file": "volume-x.y"})
+        assisted.validate_create(None, SERVER, VOLUME, {"new_file": "volume-x.y"})
     assert info.value.code == 400 and "gluster network disk" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["volume-x", "volume-1.2", "v" * 255, "a b"])
+def test_plain_file_names_pass(name):
+    assert volume.plain_file_name("new_file", name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "/a", "../a", "a..b",
+                                  "a:b", "a\x00b", "a\nb", "a\x85b", "v" * 256,
+                                  None, 5])
+def test_names_that_are_not_plain_file_names_are_refused_with_400(name):
+    with pytest.raises(exception.Invalid) as info:
+        volume.plain_file_name("new_file", name)
+    assert info.value.code == 400 and "new_file" in str(info.value)
+    assert "is not a plain file name (1-255 characters, no '/', '..', ':' or " \
+           "control characters)" in str(info.value)
 
 
 def _qcow2(path, backing=None, backing_format="qcow2"):
@@ -78,7 +153,7 @@ def _qcow2(path, backing=None, backing_format="qcow2"):
     ("current", "is the file disk vdb writes now"),
     ("symlink", "not a regular file"), ("path", "not a plain file name")])
 def test_a_new_file_cinder_did_not_make_right_is_refused_with_400(
-        assisted, tmp_path, case, reason):
+        tmp_path, case, reason):
     current = tmp_path / f"volume-{VOLUME}"
     _qcow2(current)
     new = tmp_path / "volume-new"
@@ -95,20 +170,17 @@ def test_a_new_file_cinder_did_not_make_right_is_refused_with_400(
         new.symlink_to(tmp_path / "elsewhere")
     elif case == "path":
         name = "../volume-new"
-    dom = StubDomain(domain_xml(tmp_path))
+    assisted = assisted_for(StubDomain(domain_xml(tmp_path)))
     with pytest.raises(exception.Invalid) as info:
-        assisted.validate_create(dom, assisted.find_disk(dom, VOLUME),
-                                 {"new_file": name})
+        assisted.validate_create(None, SERVER, VOLUME, {"new_file": name})
     assert reason in str(info.value)
 
 
-def test_a_new_file_backed_relatively_by_the_current_file_is_accepted(
-        assisted, tmp_path):
+def test_a_new_file_backed_relatively_by_the_current_file_is_accepted(tmp_path):
     _qcow2(tmp_path / f"volume-{VOLUME}")
     _qcow2(tmp_path / "volume-new", f"volume-{VOLUME}")
-    dom = StubDomain(domain_xml(tmp_path))
-    assisted.validate_create(dom, assisted.find_disk(dom, VOLUME),
-                             {"new_file": "volume-new"})
+    assisted = assisted_for(StubDomain(domain_xml(tmp_path)))
+    assisted.validate_create(None, SERVER, VOLUME, {"new_file": "volume-new"})
 
 
 @pytest.mark.parametrize("info,refused", [
@@ -118,15 +190,14 @@ def test_a_new_file_backed_relatively_by_the_current_file_is_accepted(
     ({"file_to_merge": "volume-a", "merge_target_file": None}, False),
     ({"file_to_merge": None, "merge_target_file": None}, False)])
 def test_offline_only_a_commit_of_an_intermediate_file_is_refused(
-        assisted, tmp_path, info, refused):
-    dom = StubDomain(domain_xml(tmp_path), active=False)
-    disk = assisted.find_disk(dom, VOLUME)
+        tmp_path, info, refused):
+    assisted = assisted_for(StubDomain(domain_xml(tmp_path), active=False))
     if refused:
         with pytest.raises(exception.Invalid) as caught:
-            assisted.validate_delete(dom, disk, info)
+            assisted.validate_delete(None, SERVER, VOLUME, info)
         assert "shut off" in str(caught.value)
     else:
-        assisted.validate_delete(dom, disk, info)
+        assisted.validate_delete(None, SERVER, VOLUME, info)
 
 
 def test_an_offline_commit_points_only_the_volume_s_disk_at_the_merged_file(

@@ -4,7 +4,7 @@ saved on the snapshot, finalised once, a failed call never raised."""
 import pytest
 
 from nativesnap import exception
-from nativesnap.manager import server_volumes
+from nativesnap.compute import server_volumes
 
 
 class FakeCinder:

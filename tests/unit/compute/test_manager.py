@@ -13,7 +13,7 @@ from nativesnap.common import states
 from nativesnap.db import api as db
 from nativesnap import exception
 from nativesnap.objects import server as server_obj
-from tests.unit.manager.conftest import assert_no_task_left
+from tests.unit.compute.conftest import assert_no_task_left
 
 
 class FakeRequest:
@@ -344,7 +344,7 @@ def test_overloaded_runner_refuses_with_503_and_records_nothing(env):
         def reserve(self):
             raise exception.ServiceUnavailable(reason="too many tasks")
 
-    env.manager.runner = FullRunner()
+    env.compute.runner = FullRunner()
     with pytest.raises(exception.ServiceUnavailable):
         env.manager.create_snapshot(env.context, env.server(server.id), "s")
     assert env.snapshots(server.id) == []

@@ -1,14 +1,18 @@
-"""A manager on a real (sqlite) database with the fake driver, in a temp dir."""
+"""The API side and a compute service on a real (sqlite) database with the
+fake driver, in a temp dir, joined by the in-process RPC transport."""
 
 import time
 
 import pytest
 
+from nativesnap.common import rpc
 from nativesnap.common import states
+from nativesnap.compute import api as compute_api
+from nativesnap.compute import manager as compute_manager
+from nativesnap.compute import rpcapi as compute_rpcapi
+from nativesnap.compute import task_runner
 from nativesnap import context as ns_context
 from nativesnap.image import local as local_store
-from nativesnap.manager import manager as manager_mod
-from nativesnap.manager import task_runner
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -17,28 +21,49 @@ from nativesnap.virt import fake
 WAIT = 15  # bound of every wait; never reached when the code works
 
 
-class Env:
-    """The manager under test and helpers to drive it."""
+class CastsAsCalls(compute_rpcapi.ComputeAPI):
+    """The RPC client with each cast made as a call, so that a test goes on
+    once the compute service has taken the task (its handler returned)."""
 
-    def __init__(self, tmp_path, runner=None, family=None):
+    def _cast(self, context, host, method, **kwargs):
+        self.client.prepare(server=host, timeout=WAIT).call(context, method,
+                                                            **kwargs)
+
+
+class Env:
+    """The API side (``manager``), a compute service (``compute``) and
+    helpers to drive them."""
+
+    def __init__(self, tmp_path, runner=None, family=None, volume_api=None,
+                 sync_interval=0):
         self.tmp_path = tmp_path
         self.family = family if family is not None else []
+        for earlier in self.family:
+            earlier.compute.stop_serving()  # one compute serves the host
         self.family.append(self)
         self.driver = fake.FakeDriver()
         self.store = local_store.LocalImageStore(str(tmp_path / "images"))
         self.store.ensure()
         self.runner = runner or task_runner.TaskRunner(
             workers=4, queue_size=4, cancel_grace=0.2, watchdog_interval=0.05)
-        self.manager = manager_mod.Manager(
+        self.compute = compute_manager.ComputeManager(
             host="test-host", drivers={"fake": self.driver}, runner=self.runner,
-            image_store=self.store)
+            image_store=self.store, volume_api=volume_api)
+        self.compute.start(ns_context.get_admin_context(),
+                           sync_interval=sync_interval)
+        self.manager = compute_api.API(rpcapi=CastsAsCalls())
         self.context = ns_context.RequestContext(
             user_id="alice", project_id="p1", roles=["member", "reader"])
 
-    def restart(self, runner=None):
-        """A new manager process: new driver instance (reading the fake's state
-        file), new runner, same database and store."""
-        return Env(self.tmp_path, runner=runner, family=self.family)
+    def restart(self, runner=None, volume_api=None, sync_interval=0):
+        """A new compute process: new driver instance (reading the fake's
+        state file), new runner, same database and store."""
+        return Env(self.tmp_path, runner=runner, family=self.family,
+                   volume_api=volume_api, sync_interval=sync_interval)
+
+    def init_host(self):
+        self.compute.init_host(ns_context.get_admin_context())
+        return self
 
     # --- objects, always fresh from the database ------------------------------
 
@@ -90,8 +115,10 @@ def env(sqlite_database, tmp_path, config):
     environment = Env(tmp_path)
     yield environment
     for e in environment.family:
+        e.compute.stop_serving()
         if isinstance(e.runner, task_runner.TaskRunner):
             e.runner.shutdown(WAIT)
+    rpc.cleanup()
 
 
 def assert_no_task_left(context):

@@ -7,11 +7,19 @@ seconds later, the task is abandoned: its failure is recorded and its server's
 task lock released. Whatever the abandoned thread tries to save afterwards is
 refused by the compare-and-swap on ``task_id``, so it cannot overwrite the work
 of a later task.
+
+A place in the pool is reserved before a task is accepted (the API side asks
+for it in the same RPC call that validates the request, so a full pool
+answers 503 before anything is recorded); the task's cast then claims it. A
+reservation that no cast claims (the API process died in between) is given
+back after ``reservation_ttl`` seconds.
 """
 
 import concurrent.futures
 import threading
 import time
+
+from oslo_utils import uuidutils
 
 from oslo_log import log as logging
 
@@ -90,19 +98,26 @@ class Task:
                       "and the server's task lock released", self.id, self.name,
                       self.server_id)
 
+    def abandon_with(self, exc):
+        """Record ``exc`` as the outcome of a task that will not run."""
+        self._finish(self._on_failure, exc)
+
     @property
     def finished(self):
         return self._finished
 
 
 class TaskRunner:
-    def __init__(self, workers, queue_size, cancel_grace, watchdog_interval=0.5):
+    def __init__(self, workers, queue_size, cancel_grace, watchdog_interval=0.5,
+                 reservation_ttl=120):
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="nativesnap-task")
         # Bounds accepted-but-not-finished tasks, so overload answers 503
         # instead of growing a queue without limit.
         self._slots = threading.BoundedSemaphore(workers + queue_size)
         self._cancel_grace = cancel_grace
+        self._reservation_ttl = reservation_ttl
+        self._reservations = {}  # token -> monotonic expiry
         self._tasks = {}
         self._lock = threading.Lock()
         self._accepting = True
@@ -112,23 +127,37 @@ class TaskRunner:
                                           daemon=True)
         self._watchdog.start()
 
-    def reserve(self):
-        """Hold a place for a task about to be submitted, so a full queue is
-        refused (503) before anything is recorded for it."""
+    def _take_place(self):
         if not self._accepting:
             raise exception.ServiceUnavailable(reason="shutting down")
         if not self._slots.acquire(blocking=False):
             raise exception.ServiceUnavailable(
                 reason="too many tasks are queued; retry later")
 
-    def unreserve(self):
-        self._slots.release()
+    def reserve(self):
+        """Hold a place for a task about to be submitted, so a full queue is
+        refused (503) before anything is recorded for it; its token."""
+        self._take_place()
+        token = uuidutils.generate_uuid()
+        with self._lock:
+            self._reservations[token] = time.monotonic() + self._reservation_ttl
+        return token
 
-    def submit(self, task, reserved=False):
-        """Queue ``task`` (in a place taken by ``reserve`` when ``reserved``);
-        ServiceUnavailable when shutting down or full."""
-        if not reserved:
-            self.reserve()
+    def _claim(self, token):
+        with self._lock:
+            return self._reservations.pop(token, None) is not None
+
+    def unreserve(self, token):
+        """Give a reserved place back (nothing when it is no longer held)."""
+        if self._claim(token):
+            self._slots.release()
+
+    def submit(self, task, reservation=None):
+        """Queue ``task`` in the place ``reservation`` holds, or in a new
+        one when it holds none (any more); ServiceUnavailable when shutting
+        down or full."""
+        if reservation is None or not self._claim(reservation):
+            self._take_place()
         elif not self._accepting:
             self._slots.release()
             raise exception.ServiceUnavailable(reason="shutting down")
@@ -151,9 +180,22 @@ class TaskRunner:
         finally:
             self._release(task)
 
+    def _expire_reservations(self, now):
+        with self._lock:
+            expired = [t for t, until in self._reservations.items() if now >= until]
+            for token in expired:
+                del self._reservations[token]
+        for _token in expired:
+            self._slots.release()
+        if expired:
+            LOG.warning("%d reserved task place(s) were not claimed within %d s "
+                        "and were given back", len(expired),
+                        self._reservation_ttl)
+
     def _watch(self, interval):
         while not self._stop.wait(interval):
             now = time.monotonic()
+            self._expire_reservations(now)
             with self._lock:
                 tasks = list(self._tasks.values())
             for task in tasks:
@@ -170,6 +212,11 @@ class TaskRunner:
     def running(self):
         with self._lock:
             return list(self._tasks.values())
+
+    def knows(self, task_id):
+        """True while task ``task_id`` is queued or running here."""
+        with self._lock:
+            return task_id in self._tasks
 
     def shutdown(self, timeout):
         """Stop accepting tasks and wait up to ``timeout`` s for running ones.

@@ -16,13 +16,11 @@ import pytest
 from nativesnap.common import states
 from nativesnap.db import api as db
 from nativesnap import exception
-from nativesnap.manager import assisted_volumes
-from nativesnap.manager import manager as manager_mod
-from nativesnap.manager import recovery
+from nativesnap.compute import recovery
 from nativesnap.objects import volume_operation as operation_obj
 from nativesnap.virt import driver as virt_driver
-from tests.unit.manager.conftest import WAIT
-from tests.unit.manager.conftest import assert_no_task_left
+from tests.unit.compute.conftest import WAIT
+from tests.unit.compute.conftest import assert_no_task_left
 
 
 class FakeCinder:
@@ -50,11 +48,9 @@ class AVS:
     """The manager of ``env`` with a fake Cinder, and helpers."""
 
     def __init__(self, env):
-        self.env = env
         self.cinder = FakeCinder(self)
-        self.manager = manager_mod.Manager(
-            host="test-host", drivers={"fake": env.driver}, runner=env.runner,
-            image_store=env.store, volume_api=self.cinder)
+        self.env = env.restart(volume_api=self.cinder)
+        self.manager = self.env.manager
         self.context = env.context.__class__(
             user_id="cinder", project_id="c1nder", roles=["service"],
             request_id="req-" + uuidutils.generate_uuid())
@@ -67,6 +63,8 @@ class AVS:
         server = self.env.adopt(ref)
         volume_id = volume_id or uuidutils.generate_uuid()
         self.env.driver.attach_volume(ref, volume_id)
+        # What the compute service does when the driver reports the disk.
+        self.env.compute.sync_server(self.env.context, self.env.server(server.id))
         return server, volume_id
 
     def create_info(self, volume_id, snapshot_id=None, **extra):
@@ -193,9 +191,11 @@ def test_a_volume_attached_to_two_servers_answers_400(avs, monkeypatch):
     first, volume_id = avs.server_with_volume("vm-1")
     second = avs.env.adopt("vm-2")
     # A multi-attached volume: every server has a disk with its serial.
-    monkeypatch.setattr(avs.env.driver, "find_volume_disk",
-                        lambda ctx, server, vid: virt_driver.VolumeDisk(
-                            vid, "vdb", "file", f"/fake/volume-{vid}", "qcow2"))
+    monkeypatch.setattr(avs.env.driver.volumes, "attached_volumes",
+                        lambda ctx, server: [virt_driver.VolumeAttachment(
+                            volume_id, "vdb")])
+    for server in (first, second):
+        avs.env.compute.sync_server(avs.env.context, avs.env.server(server.id))
     with pytest.raises(exception.VolumeAttachedToSeveral) as info:
         avs.create(volume_id)
     assert info.value.code == 400
@@ -306,19 +306,20 @@ def test_a_restart_tells_cinder_how_an_interrupted_operation_ended(avs, tmp_path
     records = []
     for info, switched in ((done_info, True),
                            (avs.create_info(volume_id), False)):
-        op = assisted_volumes._new_record(avs.manager, avs.context, "create",
-                                          volume_id, info["snapshot_id"], info)
+        op = avs.manager._volume_operation(avs.context, "create", volume_id,
+                                           info["snapshot_id"], info)
+        op.host = "test-host"
         op.server_id = server.id
         op.disk = "vdb"
         op.create()
         records.append(op)
         if switched:
-            avs.env.driver.volume_snapshot_create(
-                avs.context, server, volume_id, info, lambda p: None)
+            avs.env.driver.volumes.create(avs.context, server, volume_id, info,
+                                          lambda p: None)
     locked = avs.env.server(server.id)
     locked.begin_task(states.VOLUME_SNAPSHOTTING, uuidutils.generate_uuid())
     # The restart.
-    recovery.recover(avs.manager, avs.env.context)
+    recovery.recover(avs.env.compute, avs.env.context)
     assert avs.env.server(server.id).task_state is None
     by_snapshot = {c[1]: c for c in avs.cinder.calls}
     assert by_snapshot[records[0].snapshot_id][2:] == ("creating", "90%")

@@ -8,7 +8,7 @@ from oslo_utils import uuidutils
 import pytest
 
 from nativesnap import exception
-from nativesnap.manager import task_runner
+from nativesnap.compute import task_runner
 
 WAIT = 10  # upper bound of every wait in these tests, never reached when green
 

@@ -9,27 +9,28 @@ finished but before the outcome was recorded (``DiesAfterDriver``).
 """
 
 import os
+from unittest import mock
 
 import pytest
 
 from nativesnap.common import states
-from nativesnap import context as ns_context
+from nativesnap.compute import tasks
 from nativesnap.db import api as db
 from nativesnap import exception
 from nativesnap.objects import image as image_obj
-from tests.unit.manager.conftest import assert_no_task_left
+from tests.unit.compute.conftest import assert_no_task_left
 
 
 class StubRunner:
     """A task runner that takes every task (the tests decide what runs)."""
 
     def reserve(self):
+        return "reserved"
+
+    def unreserve(self, token):
         pass
 
-    def unreserve(self):
-        pass
-
-    def submit(self, task, reserved=False):
+    def submit(self, task, reservation=None):
         pass
 
 
@@ -44,16 +45,14 @@ class DiesAfterDriver(StubRunner):
     def __init__(self, only=None):
         self.only = only
 
-    def submit(self, task, reserved=False):
+    def submit(self, task, reservation=None):
         if self.only is None or task.name in self.only:
             task._work(task)
 
 
 def recover(env):
     """Start a new service process on the same database and state."""
-    restarted = env.restart()
-    restarted.manager.init_host(ns_context.get_admin_context())
-    return restarted
+    return env.restart().init_host()
 
 
 def assert_nothing_in_flight(env):
@@ -272,20 +271,18 @@ class ProcessDied(BaseException):
 def dies_before_releasing_the_lock(env):
     """A manager whose process dies after the task's outcome was recorded in
     the database up to, but not including, the release of the task lock."""
-    class RunsAtOnce(StubRunner):
-        def submit(self, task, reserved=False):
-            try:
-                task.run()
-            except ProcessDied:
-                pass  # nothing of the dead process runs any more
-
-    crashed = env.restart(runner=RunsAtOnce())
-
     def die(*args, **kwargs):
         raise ProcessDied()
 
-    crashed.manager._release = die
-    return crashed
+    class RunsAtOnce(StubRunner):
+        def submit(self, task, reservation=None):
+            with mock.patch.object(tasks.ServerTask, "release", die):
+                try:
+                    task.run()
+                except ProcessDied:
+                    pass  # nothing of the dead process runs any more
+
+    return env.restart(runner=RunsAtOnce())
 
 
 def test_crash_before_the_lock_release_of_a_create_still_makes_it_current(env):

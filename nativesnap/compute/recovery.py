@@ -6,16 +6,22 @@ its server's ``task_state``/``task_id``, a snapshot in ``creating`` or
 driver is asked what the hypervisor really holds (``reconcile``) and the record
 is rolled forward (the work had completed) or back (the driver removed what was
 half-made). Afterwards nothing is left ``creating`` or ``deleting`` and no
-server holds a task lock.
+server holds a task lock, but for tasks that wait for an outside event: those
+lost nothing in the restart (their wait is recorded), so they go on waiting
+until their event or their deadline.
+
+The same reconciliation serves, at once, a task whose outcome could not be
+saved and a lock whose task never reached the compute service.
 """
 
 from oslo_log import log as logging
 
 from nativesnap.common import states
+from nativesnap.compute import assisted_volumes
+from nativesnap.compute import server_volumes
+from nativesnap.compute import tasks
 from nativesnap import context as ns_context
 from nativesnap import exception
-from nativesnap.manager import assisted_volumes
-from nativesnap.manager import server_volumes
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -26,10 +32,16 @@ LOG = logging.getLogger(__name__)
 INTERRUPTED = "interrupted by a restart of the service"
 # A task whose outcome could not be saved is reconciled at once, the same way.
 NOT_SAVED = "interrupted: its outcome could not be saved"
+# A lock whose task never reached the compute service (a lost cast).
+NEVER_STARTED = "never started: the compute service did not receive it"
 
 
 def recover(manager, context):
-    servers = server_obj.ServerList.get_busy(context, manager.host)
+    busy = server_obj.ServerList.get_busy(context, manager.host)
+    servers = [s for s in busy if s.task_state not in states.RUNNING_STATE_OF]
+    # What waiting tasks work on stays as it is.
+    waited_on = {s.task_target_id for s in busy
+                 if s.task_state in states.RUNNING_STATE_OF}
     for server in servers:
         try:
             _recover_server(manager, context, server)
@@ -39,12 +51,16 @@ def recover(manager, context):
     # Records left in flight without a lock (e.g. a crash between two saves).
     for snapshot in snapshot_obj.ServerSnapshotList.get_by_status(
             context, manager.host, (states.CREATING, states.DELETING)):
+        if snapshot.id in waited_on:
+            continue
         server = server_obj.Server.get_by_id(context, snapshot.server_id)
         try:
             _recover_snapshot(manager, context, server, snapshot)
         except Exception:
             LOG.exception("Recovering snapshot %s failed", snapshot.id)
     for image in image_obj.ImageList.get_by_status(context, (states.IMAGE_SAVING,)):
+        if image.snapshot_id in waited_on:
+            continue
         manager.image_store.discard(image.id, image.disk_format)
         image.status = states.IMAGE_ERROR
         image.fault = {"code": 500, "message": f"Export {INTERRUPTED}; "
@@ -96,8 +112,8 @@ def _recover_snapshot(manager, context, server, snapshot, why=INTERRUPTED):
     if outcome.completed:
         LOG.info("Snapshot %s was already removed; finishing its delete",
                  snapshot.id)
-        manager._forget_snapshot(server, snapshot)
-        return dict(server_values, **manager._current_after_delete(server, snapshot))
+        snapshot.remove_from_tree()
+        return dict(server_values, **tasks.current_after_delete(server, snapshot))
     snapshot.transition(states.DELETE_FAILED, fault={
         "code": 500, "message": f"Delete {why}; {outcome.reason}; "
                                 "delete it again."})
@@ -153,11 +169,12 @@ def _recover_server(manager, context, server, why=INTERRUPTED):
     server.end_task(task_state, server.task_id, **values)
 
 
-def recover_task(manager, server_id, task_id):
-    """Reconcile one task whose outcome could not be saved (the database
-    failed at that moment), at once and as start-up recovery would after a
-    crash, so that its server is not left locked until the next restart.
-    Nothing is done once the lock has moved on."""
+def recover_task(manager, server_id, task_id, why=NOT_SAVED):
+    """Reconcile one task at once, as start-up recovery would after a crash:
+    one whose outcome could not be saved (the database failed at that
+    moment), or one that never started, so that its server is not left
+    locked until the next restart. Nothing is done once the lock has moved
+    on."""
     context = ns_context.get_admin_context()
     server = server_obj.Server.get_by_id(context, server_id)
     if server.task_id != task_id:
@@ -168,9 +185,11 @@ def recover_task(manager, server_id, task_id):
             if image.status == states.IMAGE_SAVING:
                 manager.image_store.discard(image.id, image.disk_format)
                 image.status = states.IMAGE_ERROR
-                image.fault = {"code": 500, "message": f"Export {NOT_SAVED}; "
+                image.fault = {"code": 500, "message": f"Export {why}; "
                                                        "export the snapshot again."}
                 image.save()
-    _recover_server(manager, context, server, why=NOT_SAVED)
-    LOG.info("Task %s on server %s reconciled after its outcome could not be "
-             "saved", task_id, server_id)
+    volume_task = server.task_state in assisted_volumes.TASKS
+    _recover_server(manager, context, server, why=why)
+    if volume_task:
+        assisted_volumes.recover(manager, context, server_id=server_id)
+    LOG.info("Task %s on server %s reconciled (%s)", task_id, server_id, why)

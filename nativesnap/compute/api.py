@@ -1,0 +1,356 @@
+"""The API side of the seam (docs/architecture.md): what a request may do.
+
+The REST controllers ask this class, never a driver. It checks a request
+against the state machines and the records (the capabilities recorded for
+the server included), records what is accepted — the server's task lock
+taken by compare-and-swap together with the task's records, in one
+transaction — and hands the work to the server's compute service through the
+RPC API. A task costs one call (the compute service's driver validates the
+request and reserves the task's place, so a full pool answers 503 before
+anything is recorded) and one cast; the request answers at once.
+"""
+
+import datetime
+
+from oslo_log import log as logging
+from oslo_utils import timeutils
+from oslo_utils import uuidutils
+
+from nativesnap.common import states
+from nativesnap.compute import rpcapi as compute_rpcapi
+from nativesnap.conf import CONF
+from nativesnap import exception
+from nativesnap import objects
+from nativesnap.objects import base as obj_base
+from nativesnap.objects import image as image_obj
+from nativesnap.objects import server as server_obj
+from nativesnap.objects import snapshot as snapshot_obj
+from nativesnap.objects import volume_attachment as attachment_obj
+from nativesnap.objects import volume_operation as operation_obj
+
+LOG = logging.getLogger(__name__)
+
+objects.register_all()
+
+
+def _fault(exc):
+    if isinstance(exc, exception.NativesnapException):
+        return {"code": exc.code, "message": exc.message}
+    return {"code": 500, "message": f"Unexpected error: {type(exc).__name__}; "
+                                    "see the service log."}
+
+
+class API:
+    def __init__(self, rpcapi=None):
+        self.compute_rpcapi = rpcapi or compute_rpcapi.ComputeAPI()
+
+    def _start_task(self, context, server, task_state, cast, target_id=None,
+                    snapshot=None, request=None, records=()):
+        """Have the compute service accept the task (its driver's checks, a
+        place in its pool), then take ``server``'s task lock and write
+        ``records`` in one transaction, then cast the work with the place."""
+        reservation = self.compute_rpcapi.prepare_task(
+            context, server, task_state, snapshot=snapshot, request=request)
+        try:
+            with obj_base.transaction(context):
+                server.begin_task(task_state, uuidutils.generate_uuid(),
+                                  target_id=target_id)
+                for record in records:
+                    record()
+        except Exception:
+            self.compute_rpcapi.release_reservation(context, server.host,
+                                                    reservation)
+            raise
+        cast(reservation)
+
+    # --- servers ---------------------------------------------------------------------
+
+    def adopt_server(self, context, name, driver_name, hypervisor_ref, project_id):
+        found = self.compute_rpcapi.adopt_server(context, driver_name,
+                                                 hypervisor_ref)
+        server = found["server"]
+        existing = server_obj.Server.get_by_ref(context, driver_name, server.host,
+                                                server.hypervisor_ref)
+        if existing is not None:
+            raise exception.AlreadyAdopted(driver=driver_name, ref=hypervisor_ref,
+                                           server_id=existing.id)
+        server.name = name or server.name
+        server.project_id = project_id
+        server.user_id = context.user_id
+        server.origin = states.ADOPTED
+        server.create()
+        server.set_volume_attachments(found["volumes"])
+        return server
+
+    def spawn_server(self, context, snapshot, name, linked, power_on):
+        source = server_obj.Server.get_by_id(context, snapshot.server_id)
+        caps = dict(source.capabilities or {})
+        if linked and not caps.get("linked_spawn"):
+            raise exception.UnsupportedOperation(driver=source.driver,
+                                                 verb="spawn_from_snapshot",
+                                                 reason="linked clones")
+        if snapshot.status != states.AVAILABLE:
+            raise exception.SnapshotNotAvailable(snapshot_id=snapshot.id,
+                                                 status=snapshot.status,
+                                                 verb="spawn")
+        new_id = uuidutils.generate_uuid()
+        server = server_obj.Server(context)
+        server.id = new_id
+        server.name = name
+        server.project_id = snapshot.project_id
+        server.user_id = context.user_id
+        server.driver = source.driver
+        # A placeholder until the driver names the new object; unique per server.
+        server.hypervisor_ref = f"building:{new_id}"
+        server.host = source.host
+        server.status = states.BUILD
+        server.origin = states.SPAWNED
+        server.source_snapshot_id = snapshot.id
+        server.linked = linked
+        server.capabilities = caps
+        server.create()
+        try:
+            self._start_task(
+                context, server, states.SPAWNING, target_id=snapshot.id,
+                cast=lambda reservation: self.compute_rpcapi.spawn_server(
+                    context, server, snapshot, linked, power_on, reservation))
+        except Exception:
+            server.destroy()  # refused: no BUILD record is left behind
+            raise
+        return server
+
+    def delete_server(self, context, server):
+        server.begin_task(states.DELETING_SERVER, uuidutils.generate_uuid())
+        try:
+            self._check_no_linked_clones(context, server)
+        except Exception:
+            server.end_task(states.DELETING_SERVER, server.task_id)
+            raise
+        # The compute service destroys (or forgets) and removes the records;
+        # on a failure it releases the lock with the fault. Unanswered, the
+        # lock stays until it or its start-up recovery finishes the delete.
+        self.compute_rpcapi.delete_server(context, server)
+
+    @staticmethod
+    def _check_no_linked_clones(context, server):
+        snapshots = snapshot_obj.ServerSnapshotList.get_all(context,
+                                                            server_id=server.id)
+        dependents = [s for s in server_obj.ServerList.get_linked_dependents(
+            context, [s.id for s in snapshots]) if s.id != server.id]
+        if dependents:
+            raise exception.Conflict(
+                f"Server {server.id} cannot be deleted: servers "
+                f"{', '.join(s.id for s in dependents)} were spawned as linked "
+                "clones of its snapshots; delete them first.")
+
+    def revert_server(self, context, server, snapshot, power_on):
+        if snapshot.server_id != server.id:
+            raise exception.SnapshotNotOfServer(snapshot_id=snapshot.id,
+                                                server_id=server.id)
+        if snapshot.status != states.AVAILABLE:
+            raise exception.SnapshotNotAvailable(snapshot_id=snapshot.id,
+                                                 status=snapshot.status,
+                                                 verb="revert")
+        if (not (server.capabilities or {}).get("revert_any")
+                and snapshot.id != server.current_snapshot_id):
+            raise exception.UnsupportedOperation(
+                driver=server.driver, verb="revert_to_snapshot",
+                reason="reverting to a snapshot other than the latest")
+        self._start_task(
+            context, server, states.REVERTING, target_id=snapshot.id,
+            snapshot=snapshot,
+            cast=lambda reservation: self.compute_rpcapi.revert_server(
+                context, server, snapshot, power_on, reservation))
+
+    def resume_task(self, context, server, event):
+        """Hand ``event`` (a dict) to the task that waits for it on
+        ``server``; 409 when none waits."""
+        if server.task_state not in states.RUNNING_STATE_OF:
+            raise exception.Conflict(
+                f"Server {server.id} has no task waiting for an event "
+                f"(task_state {server.task_state}).")
+        self.compute_rpcapi.resume_task(context, server, event)
+
+    # --- snapshots ------------------------------------------------------------------
+
+    def create_snapshot(self, context, server, name, description=None,
+                        memory=False, quiesce=states.QUIESCE_PREFERRED, kind=None,
+                        include_volumes=False):
+        snapshot = snapshot_obj.ServerSnapshot(context)
+        snapshot.id = uuidutils.generate_uuid()
+        snapshot.server_id = server.id
+        snapshot.project_id = server.project_id
+        snapshot.user_id = context.user_id
+        snapshot.name = name
+        snapshot.description = description
+        snapshot.status = states.CREATING
+        snapshot.memory = memory
+        snapshot.quiesce = quiesce
+        snapshot.kind = kind
+        snapshot.include_volumes = include_volumes
+        snapshot.parent_id = server.current_snapshot_id
+        self._start_task(
+            context, server, states.SNAPSHOTTING, target_id=snapshot.id,
+            request={"kind": kind, "memory": memory, "quiesce": quiesce,
+                     "include_volumes": include_volumes},
+            records=[snapshot.create],
+            cast=lambda reservation: self.compute_rpcapi.create_snapshot(
+                context, server, snapshot, reservation))
+        return snapshot
+
+    @staticmethod
+    def _check_no_dependents(context, snapshot):
+        """409 while a linked clone reads this snapshot's data: one spawned
+        from it, or from a later snapshot of its branch (whose layers rest on
+        this snapshot's)."""
+        children = {}
+        for other in snapshot_obj.ServerSnapshotList.get_all(
+                context, server_id=snapshot.server_id):
+            children.setdefault(other.parent_id, []).append(other.id)
+        branch, todo = [], [snapshot.id]
+        while todo:
+            current = todo.pop()
+            branch.append(current)
+            todo.extend(children.get(current, []))
+        dependents = server_obj.ServerList.get_linked_dependents(context, branch)
+        if dependents:
+            raise exception.SnapshotInUse(
+                snapshot_id=snapshot.id,
+                dependents=", ".join(
+                    f"server {s.id} ({s.name}, spawned from snapshot "
+                    f"{s.source_snapshot_id})" for s in dependents))
+
+    def delete_snapshot(self, context, server, snapshot):
+        self._check_no_dependents(context, snapshot)
+        # Refuse a delete the state machine does not allow before taking the lock.
+        states.next_snapshot_status(snapshot.id, snapshot.status, states.DELETE)
+        self._start_task(
+            context, server, states.DELETING_SNAPSHOT, target_id=snapshot.id,
+            records=[lambda: snapshot.transition(states.DELETE, fault=None,
+                                                 progress=0)],
+            cast=lambda reservation: self.compute_rpcapi.delete_snapshot(
+                context, server, snapshot, reservation))
+        return snapshot
+
+    def export_snapshot(self, context, server, snapshot, image_name, disk_format):
+        if snapshot.status != states.AVAILABLE:
+            raise exception.SnapshotNotAvailable(snapshot_id=snapshot.id,
+                                                 status=snapshot.status,
+                                                 verb="export")
+        if not (server.capabilities or {}).get("export"):
+            raise exception.UnsupportedOperation(driver=server.driver,
+                                                 verb="export_snapshot")
+        image = image_obj.Image(context)
+        image.id = uuidutils.generate_uuid()
+        image.snapshot_id = snapshot.id
+        image.project_id = snapshot.project_id
+        image.name = image_name
+        image.disk_format = disk_format
+        image.status = states.IMAGE_SAVING
+        self._start_task(
+            context, server, states.EXPORTING, target_id=snapshot.id,
+            records=[image.create],
+            cast=lambda reservation: self.compute_rpcapi.export_snapshot(
+                context, server, snapshot, image, reservation))
+        return image
+
+    # --- Cinder's assisted volume snapshots (docs/cinder.md) -------------------
+
+    def volume_snapshot_create(self, context, volume_id, create_info):
+        """Snapshot volume ``volume_id`` as ``create_info`` says; Nova's answer."""
+        op = self._volume_operation(context, states.VOLUME_OP_CREATE, volume_id,
+                                    create_info["snapshot_id"], create_info)
+        self._start_volume_task(context, op, states.VOLUME_SNAPSHOTTING)
+        return {"id": create_info.get("id"), "volumeId": volume_id}
+
+    def volume_snapshot_delete(self, context, snapshot_id, delete_info):
+        """Merge Cinder snapshot ``snapshot_id``'s file as ``delete_info`` says."""
+        op = self._volume_operation(context, states.VOLUME_OP_DELETE,
+                                    delete_info["volume_id"], snapshot_id,
+                                    delete_info)
+        self._start_volume_task(context, op, states.DELETING_VOLUME_SNAPSHOT)
+
+    @staticmethod
+    def _volume_operation(context, action, volume_id, snapshot_id, request):
+        """The record of one of Cinder's requests, from start to finish."""
+        op = operation_obj.AssistedVolumeOperation(context)
+        op.id = uuidutils.generate_uuid()
+        op.action = action
+        op.status = states.VOLUME_OP_RUNNING
+        op.volume_id = volume_id
+        op.snapshot_id = snapshot_id
+        op.user_id = context.user_id
+        op.project_id = context.project_id
+        op.request_id = context.request_id
+        op.request = request
+        return op
+
+    @staticmethod
+    def _attached_server(context, volume_id):
+        """(server, device) of the one server that has ``volume_id``
+        attached, by the compute services' record of attachments."""
+        found = []
+        for attachment in attachment_obj.VolumeAttachmentList.get_by_volume(
+                context, volume_id):
+            server = server_obj.Server.get_by_id(context, attachment.server_id)
+            if server.status != states.BUILD:
+                found.append((server, attachment.device))
+        if not found:
+            raise exception.VolumeNotAttached(volume_id=volume_id)
+        if len(found) > 1:
+            raise exception.VolumeAttachedToSeveral(
+                volume_id=volume_id, servers=", ".join(s.id for s, _ in found))
+        return found[0]
+
+    def _start_volume_task(self, context, op, task_state):
+        _purge_old_volume_operations(context)
+        try:
+            server, device = self._attached_server(context, op.volume_id)
+        except exception.NativesnapException as e:
+            op.host = CONF.host
+            _refused(op, e)
+            raise
+        op.host = server.host
+        op.server_id = server.id
+        op.disk = device
+        try:
+            self._start_task(
+                context, server, task_state,
+                request={"volume_id": op.volume_id, "info": op.request},
+                records=[op.create],
+                cast=lambda reservation: self.compute_rpcapi.volume_snapshot_task(
+                    context, server, op, reservation))
+        except exception.Conflict as e:
+            busy = exception.VolumeServerBusy(
+                server_id=server.id, volume_id=op.volume_id,
+                task_state=e.kwargs.get("task_state") or e.kwargs.get("actual"))
+            _refused(op, busy)
+            raise busy from None
+        except exception.NativesnapException as e:
+            if not op.obj_attr_is_set("created_at"):
+                _refused(op, e)
+            raise
+
+
+def _refused(op, exc):
+    """Record a request answered with an error: nothing was done."""
+    op.status = states.VOLUME_OP_REFUSED
+    op.fault = _fault(exc)
+    op.finished_at = timeutils.utcnow()
+    op.duration_ms = 0
+    try:
+        op.create()
+    except Exception:
+        LOG.exception("Could not record the refused assisted volume request "
+                      "for volume %s", op.volume_id)
+
+
+def _purge_old_volume_operations(context):
+    days = CONF.assisted_volume_records_days
+    if not days:
+        return
+    try:
+        operation_obj.AssistedVolumeOperationList.purge(
+            context, timeutils.utcnow() - datetime.timedelta(days=days))
+    except exception.NativesnapException as e:
+        LOG.warning("Could not remove old assisted volume records: %s", e)

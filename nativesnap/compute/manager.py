@@ -1,0 +1,432 @@
+"""The compute manager: the host side of the seam (docs/architecture.md).
+
+It is the RPC endpoint of one compute service (topic ``nativesnap-compute``,
+server = its ``[DEFAULT] host``) and the only place drivers run. The API
+side has checked and recorded a request and taken the server's task lock;
+the manager reserves the task's place and runs the driver's validation when
+asked (``prepare_task``, a call), runs the task when told (a cast), and
+records the outcome through objects; it never touches the database itself.
+
+Between tasks it keeps the records true to the hypervisor: drivers report
+changes as events (a guest stopped from outside, a disk attached), and a
+periodic sync reads every server's state and attached volumes, so the API
+answers from the record without asking any driver. It also fails tasks whose
+wait for an outside event passed its deadline, and reconciles tasks whose
+cast never arrived.
+"""
+
+import datetime
+import queue
+import threading
+
+import oslo_messaging as messaging
+from oslo_log import log as logging
+from oslo_utils import timeutils
+
+from nativesnap.common import rpc
+from nativesnap.common import states
+from nativesnap.compute import assisted_volumes
+from nativesnap.compute import recovery
+from nativesnap.compute import rpcapi
+from nativesnap.compute import task_runner
+from nativesnap.compute import tasks
+from nativesnap.conf import CONF
+from nativesnap import context as ns_context
+from nativesnap import exception
+from nativesnap.image import local as local_store
+from nativesnap import objects
+from nativesnap.objects import server as server_obj
+from nativesnap.virt import driver as virt_driver
+
+LOG = logging.getLogger(__name__)
+
+objects.register_all()
+
+# How often waits are checked against their deadline.
+WAIT_CHECK_SECONDS = 1.0
+EVENT_QUEUE_SIZE = 10000
+
+
+class ComputeManager:
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+
+    def __init__(self, host=None, drivers=None, runner=None, image_store=None,
+                 volume_api=None):
+        self.host = host or CONF.host
+        self.drivers = drivers if drivers is not None else {
+            name: virt_driver.load_driver(name) for name in CONF.enabled_drivers}
+        self.runner = runner or task_runner.TaskRunner(
+            workers=CONF.task_workers, queue_size=CONF.task_queue_size,
+            cancel_grace=CONF.task_cancel_grace,
+            reservation_ttl=2 * CONF.rpc_response_timeout)
+        self.image_store = image_store or local_store.LocalImageStore(
+            CONF.image.store_path)
+        self._volume_api = volume_api
+        self._stop = threading.Event()
+        self._threads = []
+        self._events = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
+        self._rpc_server = None
+        self._lock = threading.Lock()
+        self._deleting = set()  # task ids of server deletes being served
+
+    @property
+    def volume_api(self):
+        """Cinder, made on first use: most deployments never call it."""
+        if self._volume_api is None:
+            from nativesnap.volume import cinder
+            self._volume_api = cinder.CinderAPI()
+        return self._volume_api
+
+    # --- start-up and shutdown -----------------------------------------------
+
+    def init_host(self, context):
+        """Connect the drivers and finish what a crash interrupted."""
+        for driver in self.drivers.values():
+            driver.init_host(self.host)
+        self.image_store.ensure()
+        recovery.recover(self, context)
+
+    def start(self, context, sync_interval=None):
+        """Serve RPC and run the periodic work (status sync every
+        ``sync_interval`` s, 0 for never; events; waits; lost casts)."""
+        if sync_interval is None:
+            sync_interval = CONF.status_sync_interval
+        for name, driver in self.drivers.items():
+            driver.register_event_listener(
+                lambda event, name=name: self._queue_event(name, event))
+        self._rpc_server = rpc.get_server(
+            messaging.Target(topic=rpcapi.TOPIC, server=self.host), [self])
+        self._rpc_server.start()
+        for name, target in (("events", self._event_loop),
+                             ("periodic", self._periodic_loop)):
+            thread = threading.Thread(target=target, args=(context, sync_interval),
+                                      name=f"nativesnap-compute-{name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop_serving(self):
+        """Stop taking RPC requests and the periodic work."""
+        self._stop.set()
+        if self._rpc_server is not None:
+            self._rpc_server.stop()
+            self._rpc_server.wait()
+            self._rpc_server = None
+        for thread in self._threads:
+            thread.join(5)
+        self._threads = []
+
+    def shutdown(self, timeout):
+        """Stop taking work, wait up to ``timeout`` s for running tasks;
+        the tasks still running are returned (start-up recovery's)."""
+        self.stop_serving()
+        left = self.runner.shutdown(timeout)
+        for task in left:
+            LOG.warning("Task %s (%s) on server %s still running at shutdown; "
+                        "start-up recovery will finish or roll it back",
+                        task.id, task.name, task.server_id)
+        for driver in self.drivers.values():
+            driver.cleanup_host()
+        return left
+
+    # --- helpers of the tasks ----------------------------------------------------
+
+    def driver_for(self, server_or_name):
+        name = getattr(server_or_name, "driver", server_or_name)
+        try:
+            return self.drivers[name]
+        except KeyError:
+            raise exception.DriverNotEnabled(
+                driver=name, enabled=", ".join(sorted(self.drivers)) or "none"
+            ) from None
+
+    def recorded(self, record):
+        """``record`` (a task's outcome handler) or, when saving the outcome
+        fails, what start-up recovery does after a crash, at once: a
+        database that failed for a moment must not leave the server locked
+        until the service restarts."""
+        def record_or_reconcile(task, value):
+            try:
+                record(task, value)
+            except Exception:
+                LOG.exception("Saving the outcome of task %s (%s) on server %s "
+                              "failed; reconciling it now", task.id, task.name,
+                              task.server_id)
+                recovery.recover_task(self, task.server_id, task.id)
+        return record_or_reconcile
+
+    @staticmethod
+    def holds_lock(server, task_id):
+        """Whether ``task_id`` still holds ``server``'s lock (read afresh)."""
+        server.refresh()
+        return server.task_id == task_id
+
+    @staticmethod
+    def record_wait(task, runner_task, waiting):
+        """The driver waits for an outside event: keep the lock, in the
+        task's wait state, with its deadline and what it needs to carry on."""
+        server = task.server
+        until = timeutils.utcnow() + datetime.timedelta(seconds=waiting.timeout)
+        server.wait_task(server.task_state, runner_task.id, until, {
+            "reason": waiting.reason, "timeout": waiting.timeout,
+            "data": waiting.data, "args": task.args})
+        LOG.info("Task %s (%s) on server %s waits up to %s s for %s",
+                 runner_task.id, task.name, server.id, waiting.timeout,
+                 waiting.reason)
+
+    # --- RPC: servers -----------------------------------------------------------
+
+    @messaging.expose
+    @messaging.expected_exceptions(exception.NativesnapException)
+    def adopt_server(self, context, driver, hypervisor_ref):
+        """What the hypervisor holds as ``hypervisor_ref``: an unsaved Server
+        with its facts, and its attached volumes ({volume id: device})."""
+        drv = self.driver_for(driver)
+        found = drv.adopt(context, hypervisor_ref)
+        server = server_obj.Server(context)
+        server.driver = driver
+        server.host = self.host
+        server.hypervisor_ref = found.hypervisor_ref
+        server.name = found.name
+        server.status = found.status
+        server.driver_info = found.driver_info
+        server.capabilities = drv.get_capabilities(server)
+        return {"server": server, "volumes": self._attached_volumes(
+            context, drv, server) or {}}
+
+    @messaging.expose
+    @messaging.expected_exceptions(exception.NativesnapException)
+    def delete_server(self, context, server):
+        """Destroy a spawned server (forget an adopted one) and its records;
+        the API side holds its lock (``deleting``)."""
+        with self._lock:
+            self._deleting.add(server.task_id)
+        try:
+            self._delete_server(context, server)
+        finally:
+            with self._lock:
+                self._deleting.discard(server.task_id)
+
+    def _delete_server(self, context, server):
+        try:
+            driver = self.driver_for(server)
+            if server.origin == states.SPAWNED:
+                if not server.hypervisor_ref.startswith("building:"):
+                    driver.destroy_server(context, server)
+            else:
+                driver.forget_server(context, server)
+        except Exception as e:
+            LOG.error("Deleting server %s failed: %s", server.id, e)
+            server.end_task(states.DELETING_SERVER, server.task_id,
+                            fault=tasks.fault_of(e))
+            raise
+        server.destroy()
+
+    # --- RPC: tasks ----------------------------------------------------------------
+
+    @messaging.expose
+    @messaging.expected_exceptions(exception.NativesnapException)
+    def prepare_task(self, context, server, task_state, snapshot=None,
+                     request=None):
+        """Refuse what the driver would refuse, then reserve the task's place
+        in the pool (503 when full): the token its cast brings back."""
+        driver = self.driver_for(server)
+        request = request or {}
+        if task_state == states.SNAPSHOTTING:
+            driver.validate_snapshot_request(
+                server, request.get("kind"), request["memory"],
+                request["quiesce"], request["include_volumes"])
+        elif task_state == states.REVERTING:
+            driver.validate_revert(server, snapshot)
+        elif task_state in assisted_volumes.TASKS:
+            assisted_volumes.validate(driver, context, server, task_state,
+                                      request)
+        return self.runner.reserve()
+
+    @messaging.expose
+    def release_reservation(self, context, reservation):
+        self.runner.unreserve(reservation)
+
+    @messaging.expose
+    def create_snapshot(self, context, server, snapshot, reservation):
+        tasks.CreateSnapshot(self, context, server, snapshot).start(reservation)
+
+    @messaging.expose
+    def delete_snapshot(self, context, server, snapshot, reservation):
+        tasks.DeleteSnapshot(self, context, server, snapshot).start(reservation)
+
+    @messaging.expose
+    def revert_server(self, context, server, snapshot, power_on, reservation):
+        tasks.Revert(self, context, server, snapshot,
+                     power_on=power_on).start(reservation)
+
+    @messaging.expose
+    def spawn_server(self, context, server, snapshot, linked, power_on,
+                     reservation):
+        tasks.Spawn(self, context, server, snapshot, linked=linked,
+                    power_on=power_on).start(reservation)
+
+    @messaging.expose
+    def export_snapshot(self, context, server, snapshot, image, reservation):
+        tasks.Export(self, context, server, snapshot,
+                     image_id=image.id).start(reservation)
+
+    @messaging.expose
+    def volume_snapshot_task(self, context, server, operation, reservation):
+        """Cinder's assisted snapshot create or delete (``operation``)."""
+        assisted_volumes.task_for(self, context, server, operation).start(
+            reservation)
+
+    @messaging.expose
+    def resume_task(self, context, server, event):
+        """The event a waiting task waits for came: carry it on."""
+        server.refresh()
+        if server.task_state not in states.RUNNING_STATE_OF:
+            LOG.warning("Server %s has no waiting task (task_state %s); the "
+                        "event is dropped", server.id, server.task_state)
+            return
+        info = server.task_wait_info or {}
+        task = tasks.rebuild(self, context, server)
+        try:
+            server.resume_task(server.task_id)
+        except exception.Conflict as e:
+            LOG.warning("The wait of server %s ended before its event: %s",
+                        server.id, e)
+            return
+        LOG.info("Task %s (%s) on server %s resumed", server.task_id, task.name,
+                 server.id)
+        task.resume(info.get("data") or {}, event)
+
+    # --- keeping the records true to the hypervisor ----------------------------
+
+    def _queue_event(self, driver_name, event):
+        """Called on a driver's event thread: hand over, never block."""
+        try:
+            self._events.put_nowait((driver_name, event))
+        except queue.Full:
+            LOG.warning("Hypervisor events come faster than they are recorded; "
+                        "dropping one (the periodic sync catches up)")
+
+    def _event_loop(self, context, _interval):
+        while not self._stop.is_set():
+            try:
+                driver_name, event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self.handle_event(context, driver_name, event)
+            except Exception:
+                LOG.exception("Recording hypervisor event %s failed", event)
+
+    def handle_event(self, context, driver_name, event):
+        server = server_obj.Server.get_by_ref(context, driver_name, self.host,
+                                              event.hypervisor_ref)
+        if server is not None:
+            self.sync_server(context, server,
+                             volumes=event.kind == virt_driver.EVENT_VOLUMES)
+
+    def sync_server(self, context, server, volumes=True):
+        """Record the server's status (when no task holds it) and, with
+        ``volumes``, its attached volumes, as its driver reports them."""
+        driver = self.drivers.get(server.driver)
+        if (driver is None or server.status == states.BUILD
+                or server.hypervisor_ref.startswith("building:")):
+            return
+        if server.task_state is None:
+            try:
+                status = driver.get_server_state(context, server)
+            except exception.NativesnapException as e:
+                LOG.debug("Could not read the state of server %s: %s",
+                          server.id, e)
+                status = server.status
+            if status != server.status:
+                server.status = status
+                try:
+                    server.save(expected_task_state=None)
+                except exception.Conflict:
+                    server.refresh()  # a task started meanwhile; it owns the row
+        if volumes:
+            attached = self._attached_volumes(context, driver, server)
+            if attached is not None:
+                server.set_volume_attachments(attached)
+
+    @staticmethod
+    def _attached_volumes(context, driver, server):
+        """{volume id: device} of a driver with assisted volume snapshots;
+        None when it has none or cannot tell now."""
+        interface = driver.interfaces().get(virt_driver.VOLUME_SNAPSHOT)
+        if interface is None:
+            return None
+        try:
+            return {a.volume_id: a.device
+                    for a in interface.attached_volumes(context, server)}
+        except exception.NativesnapException as e:
+            LOG.debug("Could not list the volumes of server %s: %s", server.id, e)
+            return None
+
+    def sync_servers(self, context):
+        for server in server_obj.ServerList.get_all(context, host=self.host):
+            try:
+                self.sync_server(context, server)
+            except Exception:
+                LOG.exception("Syncing server %s failed", server.id)
+
+    def check_waits(self, context):
+        """Fail the waiting tasks whose deadline passed."""
+        now = timeutils.utcnow(with_timezone=True)
+        for server in server_obj.ServerList.get_waiting(context, self.host):
+            if server.task_wait_until > now:
+                continue
+            info = server.task_wait_info or {}
+            task = tasks.rebuild(self, context, server)
+            try:
+                server.resume_task(server.task_id)  # the deadline wins the lock
+            except exception.Conflict:
+                continue  # its event came just now
+            task.fail_now(exception.TaskWaitTimeout(
+                task=task.name, server_id=server.id,
+                timeout=info.get("timeout"), reason=info.get("reason")))
+
+    def check_orphaned_tasks(self, context, grace):
+        """Reconcile locks whose task this service never got (a cast lost
+        with a broker, or an API that died between its records and its
+        cast), as start-up recovery would."""
+        limit = timeutils.utcnow(with_timezone=True) - datetime.timedelta(
+            seconds=grace)
+        for server in server_obj.ServerList.get_busy(context, self.host):
+            with self._lock:
+                deleting = server.task_id in self._deleting
+            if (server.task_state in states.RUNNING_STATE_OF or deleting
+                    or server.task_started_at is None
+                    or server.task_started_at > limit
+                    or self.runner.knows(server.task_id)):
+                continue
+            LOG.warning("Task %s (%s) of server %s never reached this service; "
+                        "reconciling it", server.task_id, server.task_state,
+                        server.id)
+            recovery.recover_task(self, server.id, server.task_id,
+                                  why=recovery.NEVER_STARTED)
+
+    def _periodic_loop(self, context, sync_interval):
+        context = context or ns_context.get_admin_context()
+        orphan_grace = 2 * CONF.rpc_response_timeout
+        next_sync = timeutils.utcnow() + datetime.timedelta(seconds=sync_interval)
+        next_orphans = timeutils.utcnow() + datetime.timedelta(seconds=orphan_grace)
+        while not self._stop.wait(WAIT_CHECK_SECONDS):
+            now = timeutils.utcnow()
+            for due, work in (
+                    (True, lambda: self.check_waits(context)),
+                    (sync_interval > 0 and now >= next_sync,
+                     lambda: self.sync_servers(context)),
+                    (now >= next_orphans,
+                     lambda: self.check_orphaned_tasks(context, orphan_grace))):
+                if not due:
+                    continue
+                try:
+                    work()
+                except Exception:
+                    LOG.exception("Periodic work of the compute service failed")
+            if sync_interval > 0 and now >= next_sync:
+                next_sync = now + datetime.timedelta(seconds=sync_interval)
+            if now >= next_orphans:
+                next_orphans = now + datetime.timedelta(seconds=orphan_grace)
