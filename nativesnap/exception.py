@@ -7,6 +7,15 @@ a bug and becomes a 500 with a logged trace (see ``api/wsgi.py``).
 """
 
 
+def fault_of(exc):
+    """The ``fault`` recorded for a failed operation: code and a clear message
+    (an unexpected exception's details stay in the service log)."""
+    if isinstance(exc, NativesnapException):
+        return {"code": exc.code, "message": exc.message}
+    return {"code": 500, "message": f"Unexpected error: {type(exc).__name__}; "
+                                    "see the service log."}
+
+
 class NativesnapException(Exception):
     """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
 

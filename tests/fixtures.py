@@ -81,44 +81,53 @@ def free_port():
         return s.getsockname()[1]
 
 
-class ComputeService:
-    """A real nativesnap-compute process beside an APIServer: the API's
-    configuration (database, broker) plus a file of its own that names its
-    host and drivers (later files win)."""
+def write_conf(path, sections, extra=None):
+    """An ini file of ``sections``, updated by ``extra`` ({section: {k: v}})."""
+    sections = {name: dict(values) for name, values in sections.items()}
+    for section, values in (extra or {}).items():
+        sections.setdefault(section, {}).update(values)
+    with open(path, "w") as f:
+        for section, values in sections.items():
+            f.write(f"[{section}]\n")
+            for key, value in values.items():
+                f.write(f"{key} = {value}\n")
 
-    def __init__(self, api, host, drivers=("libvirt",), extra_conf=None):
-        self.api = api
-        self.host = host
-        self.conf_path = os.path.join(api.state_dir, f"compute-{host}.conf")
-        self.log_path = os.path.join(api.state_dir, f"compute-{host}.log")
+
+class ServiceProcess:
+    """A real nativesnap service process, its output in ``log_path``;
+    ``ready()`` says when it serves. Every wait is bounded."""
+
+    command = None
+    env = None
+
+    def __init__(self, conf_paths, log_path):
+        self.conf_paths = conf_paths
+        self.log_path = log_path
         self.proc = None
-        sections = {"DEFAULT": {"host": host, "enabled_drivers": ",".join(drivers)}}
-        for section, values in (extra_conf or {}).items():
-            sections.setdefault(section, {}).update(values)
-        with open(self.conf_path, "w") as f:
-            for section, values in sections.items():
-                f.write(f"[{section}]\n")
-                for key, value in values.items():
-                    f.write(f"{key} = {value}\n")
 
-    def start(self, timeout=60):
+    def ready(self):
+        raise NotImplementedError
+
+    def start(self, timeout=30):
         self.log = open(self.log_path, "ab")
+        args = [os.path.join(BIN, self.command)]
+        for path in self.conf_paths:
+            args += ["--config-file", path]
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "nativesnap-compute"), "--config-file",
-             self.api.conf_path, "--config-file", self.conf_path],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            args, stdout=self.log, stderr=subprocess.STDOUT,
+            env=None if self.env is None else dict(os.environ, **self.env))
         deadline = time.monotonic() + timeout
-        while "nativesnap-compute of host" not in self.read_log():
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"nativesnap-compute exited with "
+                raise RuntimeError(f"{self.command} exited with "
                                    f"{self.proc.returncode}; log:\n"
                                    f"{self.read_log()[-4000:]}")
-            if time.monotonic() >= deadline:
-                self.kill()
-                raise RuntimeError(f"nativesnap-compute did not serve within "
-                                   f"{timeout} s; log:\n{self.read_log()[-4000:]}")
+            if self.ready():
+                return self
             time.sleep(0.1)
-        return self
+        self.kill()
+        raise RuntimeError(f"{self.command} did not serve within {timeout} s; "
+                           f"log:\n{self.read_log()[-4000:]}")
 
     def read_log(self):
         try:
@@ -126,84 +135,6 @@ class ComputeService:
                 return f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
-
-    def stop(self, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-class APIServer:
-    """A real nativesnap-api process (cheroot) on 127.0.0.1 with its own
-    state directory and database."""
-
-    def __init__(self, state_dir, db_url, drivers=("fake",), extra_conf=None,
-                 env=None):
-        self.state_dir = state_dir
-        # Extra environment of the process (e.g. a PATH with a wrapper first).
-        self.env = env
-        self.db_url = db_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.conf_path = os.path.join(state_dir, "nativesnap.conf")
-        self.log_path = os.path.join(state_dir, "api.log")
-        self.proc = None
-        sections = {
-            "DEFAULT": {"state_path": state_dir, "enabled_drivers": ",".join(drivers),
-                        "host": "test-host", "status_sync_interval": "0",
-                        "shutdown_timeout": "10", "debug": "false"},
-            "api": {"host": "127.0.0.1", "port": str(self.port)},
-            "database": {"connection": db_url},
-            "fake": {"task_delay": "1.5"},
-        }
-        for section, values in (extra_conf or {}).items():
-            sections.setdefault(section, {}).update(values)
-        with open(self.conf_path, "w") as f:
-            for section, values in sections.items():
-                f.write(f"[{section}]\n")
-                for key, value in values.items():
-                    f.write(f"{key} = {value}\n")
-
-    def manage(self, *args):
-        return subprocess.run(
-            [os.path.join(BIN, "nativesnap-manage"), "--config-file",
-             self.conf_path, *args], check=True, capture_output=True, text=True,
-            timeout=120, env=None if self.env is None else dict(os.environ,
-                                                                **self.env))
-
-    def start(self, timeout=30):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [os.path.join(BIN, "nativesnap-api"), "--config-file", self.conf_path],
-            stdout=self.log, stderr=subprocess.STDOUT,
-            env=None if self.env is None else dict(os.environ, **self.env))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nativesnap-api exited with {self.proc.returncode}"
-                                   f"; log:\n{self.read_log()[-4000:]}")
-            try:
-                requests.get(self.url + "/v1", timeout=1)
-                return self
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"nativesnap-api did not answer within {timeout} s; "
-                           f"log:\n{self.read_log()[-4000:]}")
-
-    def read_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
 
     def stop(self, timeout=30):
         """SIGTERM, then wait (bounded); returns the exit code."""
@@ -220,6 +151,68 @@ class APIServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class ComputeService(ServiceProcess):
+    """A real nativesnap-compute process beside an APIServer: the API's
+    configuration (database, broker) plus a file of its own that names its
+    host and drivers (later files win)."""
+
+    command = "nativesnap-compute"
+
+    def __init__(self, api, host, drivers=("libvirt",), extra_conf=None):
+        conf_path = os.path.join(api.state_dir, f"compute-{host}.conf")
+        super().__init__([api.conf_path, conf_path],
+                         os.path.join(api.state_dir, f"compute-{host}.log"))
+        self.host = host
+        write_conf(conf_path, {"DEFAULT": {
+            "host": host, "enabled_drivers": ",".join(drivers)}}, extra_conf)
+
+    def start(self, timeout=60):
+        return super().start(timeout)
+
+    def ready(self):
+        return "nativesnap-compute of host" in self.read_log()
+
+
+class APIServer(ServiceProcess):
+    """A real nativesnap-api process (cheroot) on 127.0.0.1 with its own
+    state directory and database."""
+
+    command = "nativesnap-api"
+
+    def __init__(self, state_dir, db_url, drivers=("fake",), extra_conf=None,
+                 env=None):
+        self.conf_path = os.path.join(state_dir, "nativesnap.conf")
+        super().__init__([self.conf_path], os.path.join(state_dir, "api.log"))
+        self.state_dir = state_dir
+        # Extra environment of the process (e.g. a PATH with a wrapper first).
+        self.env = env
+        self.db_url = db_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        write_conf(self.conf_path, {
+            "DEFAULT": {"state_path": state_dir, "enabled_drivers": ",".join(drivers),
+                        "host": "test-host", "status_sync_interval": "0",
+                        "shutdown_timeout": "10", "debug": "false"},
+            "api": {"host": "127.0.0.1", "port": str(self.port)},
+            "database": {"connection": db_url},
+            "fake": {"task_delay": "1.5"},
+        }, extra_conf)
+
+    def manage(self, *args):
+        return subprocess.run(
+            [os.path.join(BIN, "nativesnap-manage"), "--config-file",
+             self.conf_path, *args], check=True, capture_output=True, text=True,
+            timeout=120, env=None if self.env is None else dict(os.environ,
+                                                                **self.env))
+
+    def ready(self):
+        try:
+            requests.get(self.url + "/v1", timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
 
     def request(self, method, path, token="admin:admin-project", json=None,
                 headers=None, data=None, timeout=30):

@@ -33,13 +33,6 @@ LOG = logging.getLogger(__name__)
 objects.register_all()
 
 
-def _fault(exc):
-    if isinstance(exc, exception.NativesnapException):
-        return {"code": exc.code, "message": exc.message}
-    return {"code": 500, "message": f"Unexpected error: {type(exc).__name__}; "
-                                    "see the service log."}
-
-
 class API:
     def __init__(self, rpcapi=None):
         self.compute_rpcapi = rpcapi or compute_rpcapi.ComputeAPI()
@@ -335,7 +328,7 @@ class API:
 def _refused(op, exc):
     """Record a request answered with an error: nothing was done."""
     op.status = states.VOLUME_OP_REFUSED
-    op.fault = _fault(exc)
+    op.fault = exception.fault_of(exc)
     op.finished_at = timeutils.utcnow()
     op.duration_ms = 0
     try:

@@ -131,7 +131,7 @@ class VolumeSnapshotTask(tasks.ServerTask):
                   "failed: %s", op.action, op.volume_id, op.snapshot_id,
                   self.server.id, exc)
         self.release(task, status=self.status_after_failure())
-        _finish(op, states.VOLUME_OP_FAILED, fault=tasks.fault_of(exc),
+        _finish(op, states.VOLUME_OP_FAILED, fault=exception.fault_of(exc),
                 callback=_call_back(self.manager, op, CALLBACKS[op.action][1]))
 
 

@@ -18,6 +18,7 @@ cast never arrived.
 import datetime
 import queue
 import threading
+import time
 
 import oslo_messaging as messaging
 from oslo_log import log as logging
@@ -31,7 +32,6 @@ from nativesnap.compute import rpcapi
 from nativesnap.compute import task_runner
 from nativesnap.compute import tasks
 from nativesnap.conf import CONF
-from nativesnap import context as ns_context
 from nativesnap import exception
 from nativesnap.image import local as local_store
 from nativesnap import objects
@@ -218,7 +218,7 @@ class ComputeManager:
         except Exception as e:
             LOG.error("Deleting server %s failed: %s", server.id, e)
             server.end_task(states.DELETING_SERVER, server.task_id,
-                            fault=tasks.fault_of(e))
+                            fault=exception.fault_of(e))
             raise
         server.destroy()
 
@@ -408,25 +408,21 @@ class ComputeManager:
                                   why=recovery.NEVER_STARTED)
 
     def _periodic_loop(self, context, sync_interval):
-        context = context or ns_context.get_admin_context()
+        """Every second the waits; every ``sync_interval`` s (unless 0) the
+        records; every twice ``rpc_response_timeout`` the lost casts."""
         orphan_grace = 2 * CONF.rpc_response_timeout
-        next_sync = timeutils.utcnow() + datetime.timedelta(seconds=sync_interval)
-        next_orphans = timeutils.utcnow() + datetime.timedelta(seconds=orphan_grace)
+        jobs = [(WAIT_CHECK_SECONDS, lambda: self.check_waits(context)),
+                (orphan_grace,
+                 lambda: self.check_orphaned_tasks(context, orphan_grace))]
+        if sync_interval > 0:
+            jobs.append((sync_interval, lambda: self.sync_servers(context)))
+        next_run = [time.monotonic() + every for every, _ in jobs]
         while not self._stop.wait(WAIT_CHECK_SECONDS):
-            now = timeutils.utcnow()
-            for due, work in (
-                    (True, lambda: self.check_waits(context)),
-                    (sync_interval > 0 and now >= next_sync,
-                     lambda: self.sync_servers(context)),
-                    (now >= next_orphans,
-                     lambda: self.check_orphaned_tasks(context, orphan_grace))):
-                if not due:
+            for index, (every, work) in enumerate(jobs):
+                if time.monotonic() < next_run[index]:
                     continue
+                next_run[index] = time.monotonic() + every
                 try:
                     work()
                 except Exception:
                     LOG.exception("Periodic work of the compute service failed")
-            if sync_interval > 0 and now >= next_sync:
-                next_sync = now + datetime.timedelta(seconds=sync_interval)
-            if now >= next_orphans:
-                next_orphans = now + datetime.timedelta(seconds=orphan_grace)

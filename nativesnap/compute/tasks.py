@@ -30,14 +30,6 @@ from nativesnap.virt import driver as virt_driver
 LOG = logging.getLogger(__name__)
 
 
-def fault_of(exc):
-    """The ``fault`` recorded for a failed operation: code and a clear message."""
-    if isinstance(exc, exception.NativesnapException):
-        return {"code": exc.code, "message": exc.message}
-    return {"code": 500, "message": f"Unexpected error: {type(exc).__name__}; "
-                                    "see the service log."}
-
-
 def server_driver_info(result):
     """The server's new driver_info from a driver result, if it has one."""
     info = getattr(result, "server_driver_info", None)
@@ -155,7 +147,7 @@ class ServerTask:
     def fail_target(self, event, exc):
         """Move the target snapshot by ``event`` with ``exc`` as its fault."""
         try:
-            self.target.transition(event, fault=fault_of(exc))
+            self.target.transition(event, fault=exception.fault_of(exc))
         except exception.Conflict as e:
             LOG.warning("Snapshot %s moved on before its failure was "
                         "recorded: %s", self.target.id, e)
@@ -255,7 +247,7 @@ class Revert(ServerTask):
         LOG.error("Reverting server %s to snapshot %s failed: %s",
                   self.server.id, self.target.id, exc)
         self.release(task, status=self.status_after_failure(),
-                     fault=fault_of(exc))
+                     fault=exception.fault_of(exc))
 
 
 class Spawn(ServerTask):
@@ -283,7 +275,7 @@ class Spawn(ServerTask):
     def failed(self, task, exc):
         LOG.error("Spawning server %s from snapshot %s failed: %s",
                   self.server.id, self.target.id, exc)
-        self.release(task, status=states.SERVER_ERROR, fault=fault_of(exc))
+        self.release(task, status=states.SERVER_ERROR, fault=exception.fault_of(exc))
 
 
 class Export(ServerTask):
@@ -321,7 +313,7 @@ class Export(ServerTask):
         image = self.image
         self.manager.image_store.discard(image.id, image.disk_format)
         image.status = states.IMAGE_ERROR
-        image.fault = fault_of(exc)
+        image.fault = exception.fault_of(exc)
         image.save()
         self.release(task)
 

@@ -1,7 +1,11 @@
 """oslo.messaging's options in [DEFAULT] (``transport_url``,
 ``rpc_response_timeout``, ...), registered up front so that nativesnap can
 read ``transport_url`` before any transport exists: unset, API and compute
-share one process (docs/architecture.md)."""
+share one process (docs/architecture.md).
+
+nativesnap's own defaults are set on the library's option objects (private
+to oslo.messaging, which offers no other way) so that the sample
+configuration shows the defaults in force."""
 
 import warnings
 
@@ -13,11 +17,16 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 import oslo_messaging  # noqa: E402 - after the filter
 from oslo_messaging import opts as messaging_opts  # noqa: E402
+from oslo_messaging import server as messaging_server  # noqa: E402
 from oslo_messaging import transport as messaging_transport  # noqa: E402
 
 CONTROL_EXCHANGE = "nativesnap"
 # API and compute in one process, without a broker (nativesnap/common/rpc.py).
 IN_PROCESS_URL = "inprocess://"
+# The compute service's RPC handlers only check and queue; its tasks run in
+# its own pool ([DEFAULT] task_workers). The executor starts a thread for
+# every message until it has this many, so a small pool is a stable one.
+RPC_HANDLER_THREADS = 8
 
 
 def set_defaults():
@@ -26,6 +35,8 @@ def set_defaults():
     oslo_messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
     cfg.set_defaults(messaging_transport._transport_opts,
                      transport_url=IN_PROCESS_URL)
+    cfg.set_defaults(messaging_server._pool_opts,
+                     executor_thread_pool_size=RPC_HANDLER_THREADS)
 
 
 def register_opts(conf):

@@ -14,6 +14,7 @@ same time.
 
 import errno
 import os
+import signal
 import subprocess
 import time
 
@@ -199,6 +200,44 @@ def _no_domain(conn, name):
     except libvirt.libvirtError as e:
         return e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
     return False
+
+
+# --- libvirtd not answering ------------------------------------------------------------
+
+
+def test_a_server_is_shown_from_its_record_while_libvirtd_answers_nothing(
+        own_libvirtd, own_guests, make_api):
+    sync_interval = 2
+    api = make_api({"libvirt": {"uri": own_libvirtd.uri},
+                    "DEFAULT": {"status_sync_interval": str(sync_interval)}})
+    guest = own_guests(disks=1)
+    srv = lh.adopt(api, guest)
+    os.kill(own_libvirtd.pid(), signal.SIGSTOP)  # libvirtd takes, never answers
+    try:
+        # A libvirt call would hang a request until libvirt's keepalive gave
+        # up (about 30 s): each one answers within 2 s, from the record.
+        for path in (f"/v1/servers/{srv['id']}", "/v1/servers",
+                     f"/v1/servers/{srv['id']}/snapshots"):
+            for _ in range(3):
+                resp = api.request("GET", path, token=lh.ADMIN, timeout=2)
+                assert resp.status_code == 200, resp.text
+        shown = api.request("GET", f"/v1/servers/{srv['id']}", token=lh.ADMIN,
+                            timeout=2).json()["server"]
+        assert (shown["status"], shown["task_state"]) == ("ACTIVE", None)
+    finally:
+        os.kill(own_libvirtd.pid(), signal.SIGCONT)
+
+    # A guest stopped and started from outside shows within the sync interval
+    # (libvirt's lifecycle events record it sooner).
+    guest.lookup().destroy()
+    api.wait_for(lambda: lh.server(api, srv["id"])["status"] == "SHUTOFF",
+                 timeout=sync_interval + 1, interval=0.05,
+                 what="the server shown SHUTOFF")
+    guest.lookup().create()
+    api.wait_for(lambda: lh.server(api, srv["id"])["status"] == "ACTIVE",
+                 timeout=sync_interval + 1, interval=0.05,
+                 what="the server shown ACTIVE again")
+    guest.wait_for_agent(timeout=60)
 
 
 # --- libvirtd restarted --------------------------------------------------------------
