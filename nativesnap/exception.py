@@ -224,6 +224,13 @@ class TaskWaitTimeout(NativesnapException):
     code = 500
 
 
+class TurnTimeout(NativesnapException):
+    msg_fmt = ("Task %(task)s waited %(wait)s s for its turn on server "
+               "%(server_id)s, which was busy with %(running)s all along; "
+               "[cinder] volume_operation_wait bounds the wait.")
+    code = 500
+
+
 class ComputeUnavailable(NativesnapException):
     msg_fmt = ("The compute service of host %(host)s did not answer within "
                "%(timeout)s s; retry later (an operator can check it is "

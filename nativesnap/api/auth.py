@@ -14,17 +14,32 @@ from nativesnap import context as ns_context
 from nativesnap import exception
 
 _NOAUTH_PART = re.compile(r"^[A-Za-z0-9_.@-]{1,255}$")
+# Where Cinder calls nativesnap as it calls Nova (docs/cinder.md).
+_CINDER_PATHS = ("/v2.1/os-assisted-volume-snapshots",
+                 "/v1/os-assisted-volume-snapshots")
+_CINDER_HINT = (" Cinder sends the token of its [nova] section: with noauth2 set "
+                "auth_type = admin_token, token = admin:<project> and endpoint "
+                "= <nativesnap URL>/v2.1 there (docs/cinder.md).")
+
+
+def _refused(req, message=None):
+    """401; on the routes Cinder calls, with what Cinder must send."""
+    hint = _CINDER_HINT if req.path_info.startswith(_CINDER_PATHS) else ""
+    if message is None and not hint:
+        return exception.NotAuthenticated()
+    return exception.NotAuthenticated(
+        (message or "No X-Auth-Token was sent.") + hint)
 
 
 def noauth2(req):
     token = req.headers.get("X-Auth-Token")
     if not token:
-        raise exception.NotAuthenticated()
+        raise _refused(req)
     user_id, sep, project_id = token.partition(":")
     if not sep or not _NOAUTH_PART.match(user_id) or not _NOAUTH_PART.match(
             project_id):
-        raise exception.NotAuthenticated(
-            "X-Auth-Token must be '<user>:<project>' (letters, digits, _ . @ -).")
+        raise _refused(req, "X-Auth-Token must be '<user>:<project>' (letters, "
+                            "digits, _ . @ -).")
     roles = ["admin", "member", "reader"] if user_id == "admin" else [
         "member", "reader"]
     return ns_context.RequestContext(user_id=user_id, project_id=project_id,

@@ -65,6 +65,9 @@ FAILPOINTS = (
      "image written and checksummed in the store's staging directory"),
     ("manager.export.before_db_save",
      "image moved into the store; it is not recorded active yet"),
+    ("manager.assisted.before_driver",
+     "an assisted volume snapshot's turn came (recorded running); the driver "
+     "has not run"),
     # --- libvirt driver: create ---
     ("libvirt.create.overlays_created",
      "the snapshot's overlays exist; libvirt has not been asked yet"),

@@ -55,8 +55,9 @@ EXPORTING = "exporting"
 # Server deletion also holds the task lock, so nothing starts on a server that
 # is being destroyed; nativesnap's addition to the design's list.
 DELETING_SERVER = "deleting"
-# Cinder's assisted volume snapshots (os-assisted-volume-snapshots) hold the
-# lock of the server the volume is attached to, like any other task.
+# Cinder's assisted volume snapshots no longer take the server's lock (they
+# take their turn on the server, docs/cinder.md); a server that a release
+# before that left locked by one is still recovered.
 VOLUME_SNAPSHOTTING = "volume_snapshotting"
 DELETING_VOLUME_SNAPSHOT = "volume_snapshot_deleting"
 # A task whose driver waits for an event from outside (an agent's callback)
@@ -94,14 +95,17 @@ IMAGE_STATUSES = (IMAGE_SAVING, IMAGE_ACTIVE, IMAGE_ERROR)
 VOLUME_OP_CREATE = "create"
 VOLUME_OP_DELETE = "delete"
 VOLUME_OP_ACTIONS = (VOLUME_OP_CREATE, VOLUME_OP_DELETE)
-# running: accepted, the work goes on; succeeded / failed: the work ended so
-# (and Cinder was called back); refused: answered 400, nothing was done.
+# queued: accepted, waiting for its turn on the server; running: the work goes
+# on; succeeded / failed: the work ended so (and Cinder was called back);
+# refused: answered 400, nothing was done.
+VOLUME_OP_QUEUED = "queued"
 VOLUME_OP_RUNNING = "running"
 VOLUME_OP_SUCCEEDED = "succeeded"
 VOLUME_OP_FAILED = "failed"
 VOLUME_OP_REFUSED = "refused"
-VOLUME_OP_STATUSES = (VOLUME_OP_RUNNING, VOLUME_OP_SUCCEEDED, VOLUME_OP_FAILED,
-                      VOLUME_OP_REFUSED)
+VOLUME_OP_STATUSES = (VOLUME_OP_QUEUED, VOLUME_OP_RUNNING, VOLUME_OP_SUCCEEDED,
+                      VOLUME_OP_FAILED, VOLUME_OP_REFUSED)
+VOLUME_OP_IN_FLIGHT = (VOLUME_OP_QUEUED, VOLUME_OP_RUNNING)
 
 # --- snapshot properties -------------------------------------------------------
 QUIESCE_REQUIRED = "required"

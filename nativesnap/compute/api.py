@@ -116,6 +116,7 @@ class API:
         server.begin_task(states.DELETING_SERVER, uuidutils.generate_uuid())
         try:
             self._check_no_linked_clones(context, server)
+            self._check_no_volume_operations(context, server)
         except Exception:
             server.end_task(states.DELETING_SERVER, server.task_id)
             raise
@@ -135,6 +136,17 @@ class API:
                 f"Server {server.id} cannot be deleted: servers "
                 f"{', '.join(s.id for s in dependents)} were spawned as linked "
                 "clones of its snapshots; delete them first.")
+
+    @staticmethod
+    def _check_no_volume_operations(context, server):
+        in_flight = operation_obj.AssistedVolumeOperationList.get_in_flight(
+            context, server_id=server.id)
+        if in_flight:
+            raise exception.Conflict(
+                f"Server {server.id} cannot be deleted while Cinder's assisted "
+                "snapshots of its volumes are queued or running (volumes "
+                f"{', '.join(sorted({op.volume_id for op in in_flight}))}); "
+                "delete it once they have ended.")
 
     def revert_server(self, context, server, snapshot, power_on):
         if snapshot.server_id != server.id:
@@ -269,7 +281,7 @@ class API:
         op = operation_obj.AssistedVolumeOperation(context)
         op.id = uuidutils.generate_uuid()
         op.action = action
-        op.status = states.VOLUME_OP_RUNNING
+        op.status = states.VOLUME_OP_QUEUED
         op.volume_id = volume_id
         op.snapshot_id = snapshot_id
         op.user_id = context.user_id
@@ -296,33 +308,33 @@ class API:
         return found[0]
 
     def _start_volume_task(self, context, op, task_state):
+        """No server lock (docs/cinder.md): the compute service's driver
+        validates and reserves a place, the operation is recorded queued,
+        and it takes its turn on the server over there."""
         _purge_old_volume_operations(context)
+        op.host = CONF.host
         try:
             server, device = self._attached_server(context, op.volume_id)
+            op.host = server.host
+            op.server_id = server.id
+            op.disk = device
+            if server.task_state == states.DELETING_SERVER:
+                raise exception.VolumeServerBusy(
+                    server_id=server.id, volume_id=op.volume_id,
+                    task_state=server.task_state)
+            reservation = self.compute_rpcapi.prepare_task(
+                context, server, task_state,
+                request={"volume_id": op.volume_id, "info": op.request})
         except exception.NativesnapException as e:
-            op.host = CONF.host
             _refused(op, e)
             raise
-        op.host = server.host
-        op.server_id = server.id
-        op.disk = device
         try:
-            self._start_task(
-                context, server, task_state,
-                request={"volume_id": op.volume_id, "info": op.request},
-                records=[op.create],
-                cast=lambda reservation: self.compute_rpcapi.volume_snapshot_task(
-                    context, server, op, reservation))
-        except exception.Conflict as e:
-            busy = exception.VolumeServerBusy(
-                server_id=server.id, volume_id=op.volume_id,
-                task_state=e.kwargs.get("task_state") or e.kwargs.get("actual"))
-            _refused(op, busy)
-            raise busy from None
-        except exception.NativesnapException as e:
-            if not op.obj_attr_is_set("created_at"):
-                _refused(op, e)
+            op.create()
+        except Exception:
+            self.compute_rpcapi.release_reservation(context, server.host,
+                                                    reservation)
             raise
+        self.compute_rpcapi.volume_snapshot_task(context, server, op, reservation)
 
 
 def _refused(op, exc):

@@ -10,13 +10,16 @@ chain of a volume that is attached to a server, then wait for a status update
    Nova does), records the request, and asks this service to let the
    driver's volume snapshot interface refuse what it cannot do (400, nothing
    changed) and to reserve the task's place;
-2. it takes the server's task lock like any other task, so an assisted
-   snapshot never runs at the same time as a server snapshot, revert or
-   another assisted snapshot of that server; a busy server answers 400
-   (Nova's answer for a server with a task, in this API);
-3. it answers Cinder, and the work runs here in the task runner (bounded by
+2. it does not take the server's task lock: Cinder snapshots several
+   volumes of one server at once and expects each to succeed, as Nova lets
+   it. The operation is recorded ``queued`` and Cinder is answered;
+3. here it takes its turn on the server (``queues.py``): one driver
+   operation per server at a time, in arrival order, so it never runs with
+   a server snapshot, a revert or another assisted snapshot of that server;
+   it waits at most ``[cinder] volume_operation_wait``, then fails with what
+   it waited for. Its work runs in the task runner (bounded by
    ``[DEFAULT] task_timeout`` and the driver's own caps);
-4. the lock is released, then Cinder is called back with the outcome:
+4. the turn goes to the next, then Cinder is called back with the outcome:
    ``creating`` / ``deleting`` at ``90%`` when it worked, ``error`` /
    ``error_deleting`` when not (``90%`` too: Nova sends it with every
    status). A callback that fails is logged and recorded, never raised.
@@ -29,6 +32,7 @@ recorded too (``refused``), since Cinder only logs that it failed.
 
 from oslo_log import log as logging
 
+from nativesnap.common import failpoints
 from nativesnap.common import states
 from nativesnap.compute import tasks
 from nativesnap import exception
@@ -108,7 +112,24 @@ class VolumeSnapshotTask(tasks.ServerTask):
                            else states.DELETING_VOLUME_SNAPSHOT)
         self.name = f"volume_snapshot_{target.action}"
 
+    @property
+    def task_id(self):
+        return self.target.id  # no server lock: the operation's own id
+
+    def _first_step(self, task):
+        try:
+            self.target.start()  # queued -> running
+        except exception.Conflict:
+            raise exception.TaskCancelled(task=self.name, server_id=self.server.id,
+                                          reason="it no longer waits to run") \
+                from None
+        return self.work(task)
+
+    def release(self, task, **values):
+        """No server lock to release: the turn goes by itself."""
+
     def work(self, task):
+        failpoints.hit("manager.assisted.before_driver")
         op = self.target
         interface = _interface(self.driver, op.action)
         verb = (interface.create if op.action == states.VOLUME_OP_CREATE
@@ -118,9 +139,6 @@ class VolumeSnapshotTask(tasks.ServerTask):
 
     def succeeded(self, task, result):
         op = self.target
-        # The lock goes first: Cinder may send its next request as soon as
-        # it hears back.
-        self.release(task)
         _save_files(op, result.files)
         _finish(op, states.VOLUME_OP_SUCCEEDED,
                 callback=_call_back(self.manager, op, CALLBACKS[op.action][0]))
@@ -130,7 +148,6 @@ class VolumeSnapshotTask(tasks.ServerTask):
         LOG.error("Assisted %s of volume %s (Cinder snapshot %s) on server %s "
                   "failed: %s", op.action, op.volume_id, op.snapshot_id,
                   self.server.id, exc)
-        self.release(task, status=self.status_after_failure())
         _finish(op, states.VOLUME_OP_FAILED, fault=exception.fault_of(exc),
                 callback=_call_back(self.manager, op, CALLBACKS[op.action][1]))
 
@@ -154,21 +171,32 @@ def _save_files(op, files):
 
 
 def recover(manager, context, server_id=None):
-    """Finish the records a restart left running (of one server, or all of
-    this host), and tell Cinder.
+    """Finish the records a restart left queued or running (of one server,
+    or all of this host), and tell Cinder.
 
-    Start-up recovery has already released the server's lock; here the
-    driver thaws the guest, cancels a block job left behind and says from
-    the chain whether the work had been done."""
-    for op in operation_obj.AssistedVolumeOperationList.get_running(
-            context, manager.host):
-        if server_id is not None and op.server_id != server_id:
-            continue
+    A queued one never started: Cinder hears it failed. For a running one
+    the driver thaws the guest, cancels a block job left behind and says
+    from the chain whether the work had been done."""
+    for op in operation_obj.AssistedVolumeOperationList.get_in_flight(
+            context, host=manager.host, server_id=server_id):
         try:
-            _recover_one(manager, context, op)
+            if op.status == states.VOLUME_OP_QUEUED:
+                never_started(manager, op, f"{INTERRUPTED} before it started")
+            else:
+                _recover_one(manager, context, op)
         except Exception:
             LOG.exception("Recovering assisted volume operation %s failed",
                           op.id)
+
+
+def never_started(manager, op, reason):
+    """End a queued operation that will never run; Cinder hears it failed."""
+    LOG.info("Assisted %s of volume %s %s; telling Cinder it failed", op.action,
+             op.volume_id, reason)
+    _finish(op, states.VOLUME_OP_FAILED,
+            fault={"code": 500, "message": f"{reason}; nothing was done to the "
+                                           "volume"},
+            callback=_call_back(manager, op, CALLBACKS[op.action][1]))
 
 
 def _recover_one(manager, context, op):

@@ -27,6 +27,7 @@ from oslo_utils import timeutils
 from nativesnap.common import rpc
 from nativesnap.common import states
 from nativesnap.compute import assisted_volumes
+from nativesnap.compute import queues
 from nativesnap.compute import recovery
 from nativesnap.compute import rpcapi
 from nativesnap.compute import task_runner
@@ -36,6 +37,7 @@ from nativesnap import exception
 from nativesnap.image import local as local_store
 from nativesnap import objects
 from nativesnap.objects import server as server_obj
+from nativesnap.objects import volume_operation as operation_obj
 from nativesnap.virt import driver as virt_driver
 
 LOG = logging.getLogger(__name__)
@@ -62,6 +64,9 @@ class ComputeManager:
         self.image_store = image_store or local_store.LocalImageStore(
             CONF.image.store_path)
         self._volume_api = volume_api
+        self.queues = queues.ServerQueues(
+            lambda task, reservation: self.runner.submit(task,
+                                                         reservation=reservation))
         self._stop = threading.Event()
         self._threads = []
         self._events = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
@@ -372,7 +377,9 @@ class ComputeManager:
                 LOG.exception("Syncing server %s failed", server.id)
 
     def check_waits(self, context):
-        """Fail the waiting tasks whose deadline passed."""
+        """Fail the tasks whose wait for an outside event or for their turn
+        on their server ran out."""
+        self.queues.expire()
         now = timeutils.utcnow(with_timezone=True)
         for server in server_obj.ServerList.get_waiting(context, self.host):
             if server.task_wait_until > now:
@@ -399,13 +406,22 @@ class ComputeManager:
             if (server.task_state in states.RUNNING_STATE_OF or deleting
                     or server.task_started_at is None
                     or server.task_started_at > limit
-                    or self.runner.knows(server.task_id)):
+                    or self.knows(server.task_id)):
                 continue
             LOG.warning("Task %s (%s) of server %s never reached this service; "
                         "reconciling it", server.task_id, server.task_state,
                         server.id)
             recovery.recover_task(self, server.id, server.task_id,
                                   why=recovery.NEVER_STARTED)
+        for op in operation_obj.AssistedVolumeOperationList.get_in_flight(
+                context, host=self.host):
+            if (op.status == states.VOLUME_OP_QUEUED and op.created_at <= limit
+                    and not self.knows(op.id)):
+                assisted_volumes.never_started(self, op, recovery.NEVER_STARTED)
+
+    def knows(self, task_id):
+        """True while task ``task_id`` waits for its turn, queues or runs."""
+        return self.queues.knows(task_id) or self.runner.knows(task_id)
 
     def _periodic_loop(self, context, sync_interval):
         """Every second the waits; every ``sync_interval`` s (unless 0) the

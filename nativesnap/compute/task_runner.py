@@ -47,6 +47,7 @@ class Task:
         self.deadline = None
         self._finish_lock = threading.Lock()
         self._finished = False
+        self._when_done = []
 
     def check_cancelled(self):
         """Raise TaskCancelled once the task has been cancelled."""
@@ -57,6 +58,10 @@ class Task:
     def cancel(self, reason):
         self.cancel_reason = reason
         self.cancelled.set()
+
+    def when_done(self, callback):
+        """``callback(task)`` once the outcome is recorded (or dropped)."""
+        self._when_done.append(callback)
 
     def _finish(self, record, value):
         """Record the outcome once; later attempts (an abandoned thread coming
@@ -70,6 +75,12 @@ class Task:
         except Exception:
             LOG.exception("Recording the outcome of task %s (%s) on server %s "
                           "failed", self.id, self.name, self.server_id)
+        for callback in self._when_done:
+            try:
+                callback(self)
+            except Exception:
+                LOG.exception("After task %s (%s) on server %s", self.id,
+                              self.name, self.server_id)
         return True
 
     def run(self):

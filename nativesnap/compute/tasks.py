@@ -10,7 +10,9 @@ a later task did.
 A task is built from records alone (its server, its target, a few JSON
 arguments), so one whose driver returned ``Waiting`` can be rebuilt after a
 restart and carried on when its event comes, or failed when its deadline
-passes (``ComputeManager.resume_task`` and the wait check).
+passes (``ComputeManager.resume_task`` and the wait check). Every task takes
+its turn on its server (``queues.py``): one driver operation per server at a
+time.
 """
 
 from oslo_log import log as logging
@@ -79,18 +81,21 @@ class ServerTask:
 
     # --- steps --------------------------------------------------------------
 
+    @property
+    def task_id(self):
+        """The id the task runs and records under: its server lock's."""
+        return self.server.task_id
+
     def _runner_task(self, step):
-        return task_runner.Task(self.server.task_id, self.name, self.server.id,
+        return task_runner.Task(self.task_id, self.name, self.server.id,
                                 step, self.manager.recorded(self._succeeded),
                                 self.manager.recorded(self.failed),
                                 CONF.task_timeout)
 
     def _submit(self, step, reservation):
-        task = self._runner_task(step)
-        try:
-            self.manager.runner.submit(task, reservation=reservation)
-        except exception.ServiceUnavailable as e:
-            task.abandon_with(e)  # shutting down, or full after a lost place
+        """Queue for the server's turn (queues.py), then run in the pool."""
+        self.manager.queues.submit(self.server.id, self._runner_task(step),
+                                   reservation, CONF.cinder.volume_operation_wait)
 
     def _first_step(self, task):
         # The lock must still be this task's: a lost cast's lock may have

@@ -32,6 +32,13 @@ opts = [
                       "http_retry_max_delay."),
     cfg.FloatOpt("http_retry_max_delay", default=10.0, min=0,
                  help="Longest pause in seconds between two attempts of a call."),
+    cfg.IntOpt("volume_operation_wait", default=300, min=1,
+               help="Seconds an operation on a server waits for its turn: the "
+                    "server's driver does one thing at a time, in the order "
+                    "asked, so Cinder's assisted snapshots of several volumes "
+                    "of one server, and a server snapshot beside them, queue. "
+                    "One that waited this long fails (Cinder is told error with "
+                    "what it waited for)."),
 ]
 
 # keystoneauth's own session options (TLS, timeout) with a bounded default

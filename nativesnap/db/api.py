@@ -550,7 +550,10 @@ def volume_operation_update(context, operation_id, values, expected_status=None)
         query = session.query(models.AssistedVolumeOperation).filter_by(
             id=operation_id)
         if expected_status is not None:
-            query = query.filter_by(status=expected_status)
+            statuses = (expected_status if isinstance(expected_status, (tuple, list))
+                        else (expected_status,))
+            query = query.filter(
+                models.AssistedVolumeOperation.status.in_(statuses))
         count = query.update(values, synchronize_session=False)
         row = session.get(models.AssistedVolumeOperation, operation_id,
                           populate_existing=True)
@@ -570,8 +573,9 @@ def volume_operation_get_all(context, filters=None, sort_dir="desc", limit=None,
     with reader(context) as session:
         query = _columns_query(session, models.AssistedVolumeOperation)
         for key, value in (filters or {}).items():
-            query = query.filter(
-                getattr(models.AssistedVolumeOperation, key) == value)
+            column = getattr(models.AssistedVolumeOperation, key)
+            query = query.filter(column.in_(value) if isinstance(value, tuple)
+                                 else column == value)
         rows = _paginate(session, models.AssistedVolumeOperation, query,
                          "created_at", sort_dir, limit, marker,
                          exception.InvalidMarker(marker=marker))
@@ -583,5 +587,6 @@ def volume_operation_purge(context, before):
     with writer(context) as session:
         return session.query(models.AssistedVolumeOperation).filter(
             models.AssistedVolumeOperation.created_at < before,
-            models.AssistedVolumeOperation.status != "running").delete(
+            models.AssistedVolumeOperation.status.notin_(
+                states.VOLUME_OP_IN_FLIGHT)).delete(
             synchronize_session=False)

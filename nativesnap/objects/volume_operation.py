@@ -46,12 +46,20 @@ class AssistedVolumeOperation(base.NativesnapObject):
     def create(self):
         values = self.obj_get_changes()
         values.setdefault("id", uuidutils.generate_uuid())
-        values.setdefault("status", states.VOLUME_OP_RUNNING)
+        values.setdefault("status", states.VOLUME_OP_QUEUED)
         self._refresh(db.volume_operation_create(self._context, values))
 
+    def start(self):
+        """Its turn came: queued -> running; Conflict when it is no longer
+        queued (it ran out of time waiting, or a restart ended it)."""
+        self._refresh(db.volume_operation_update(
+            self._context, self.id, {"status": states.VOLUME_OP_RUNNING},
+            expected_status=states.VOLUME_OP_QUEUED))
+
     def finish(self, status, **values):
-        """Record the end of a running operation, once: status, values, and
-        when it finished and how long it took since it was accepted."""
+        """Record the end of a queued or running operation, once: status,
+        values, and when it finished and how long it took since it was
+        accepted."""
         now = timeutils.utcnow()
         values.update(status=status, finished_at=now)
         if self.created_at is not None:
@@ -60,7 +68,7 @@ class AssistedVolumeOperation(base.NativesnapObject):
                 0, int((now - started).total_seconds() * 1000))
         self._refresh(db.volume_operation_update(
             self._context, self.id, values,
-            expected_status=states.VOLUME_OP_RUNNING))
+            expected_status=states.VOLUME_OP_IN_FLIGHT))
 
     def save(self):
         changes = self.obj_get_changes()
@@ -91,7 +99,12 @@ class AssistedVolumeOperationList(base.NativesnapObjectListBase,
         return db.volume_operation_purge(context, before)
 
     @classmethod
-    def get_running(cls, context, host):
-        return cls.get_all(context, filters={"host": host,
-                                             "status": states.VOLUME_OP_RUNNING},
-                           sort_dir="asc")
+    def get_in_flight(cls, context, host=None, server_id=None):
+        """Queued and running operations (of ``host``, of ``server_id``),
+        oldest first."""
+        filters = {"status": states.VOLUME_OP_IN_FLIGHT}
+        if host is not None:
+            filters["host"] = host
+        if server_id is not None:
+            filters["server_id"] = server_id
+        return cls.get_all(context, filters=filters, sort_dir="asc")

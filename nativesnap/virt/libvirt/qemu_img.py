@@ -154,6 +154,13 @@ def rebase_unsafe(path, new_backing, backing_format="qcow2", timeout=60):
          "rebase a layer")
 
 
+def holds_data(path, timeout=60):
+    """True when ``path`` itself (not its backing chain) holds any data."""
+    extents = json.loads(_run(["map", "--output=json", "-U", path], timeout,
+                              "map an image"))
+    return any(e.get("data") and e.get("depth") == 0 for e in extents)
+
+
 def compare(a, b, timeout=600):
     """True when both images read the same (``qemu-img compare``)."""
     done = subprocess.run([QEMU_IMG, "compare", "-U", a, b], capture_output=True,

@@ -256,6 +256,7 @@ class AssistedVolumes(driver.VolumeSnapshotInterface):
     def create(self, context, server, volume_id, create_info, progress):
         dom = self.host.lookup(server.hypervisor_ref)
         disk = self._disk(dom, volume_id)
+        self._stack_on_current(disk, create_info)
         new_path = self._new_file(disk, create_info)
         others = sorted({d.target for d in lxml_xml.disks(dom.XMLDesc(0))
                          if d.target and d.target != disk.target})
@@ -278,6 +279,37 @@ class AssistedVolumes(driver.VolumeSnapshotInterface):
             "disk": disk.target, "snapshot_file": disk.source,
             "new_file": new_path, "chain": self._names(chain),
             "consistency": consistency, "frozen_ms": frozen_ms})
+
+    def _stack_on_current(self, disk, create_info):
+        """Cinder made ``new_file`` on the file the volume wrote then; a
+        server snapshot with include_volumes that ran between Cinder's
+        request and its turn here has since put an overlay on top. Both must
+        hold (docs/cinder.md): an empty ``new_file`` backed by a file further
+        down the volume's chain is stacked on the current file instead (its
+        backing name changed, relative as Cinder writes it), so Cinder's
+        snapshot holds the volume as it is at its own switch."""
+        name = create_info.get("new_file")
+        directory = os.path.dirname(disk.source)
+        path = os.path.join(directory, plain_file_name("create_info.new_file",
+                                                       name))
+        try:
+            info = qemu_img.info(path)
+        except qemu_img.QemuImgError:
+            return  # _new_file says what is wrong with it
+        backing = info.get("backing-filename")
+        if not backing or os.path.isabs(backing) or _same_file(
+                os.path.join(directory, backing), disk.source):
+            return
+        chain, _formats = self._chain(disk.source)
+        below = [os.path.basename(p) for p in chain[1:]
+                 if os.path.dirname(p) == directory]
+        if backing not in below or qemu_img.holds_data(path):
+            return
+        LOG.info("Volume %s: %s was made on %s, which a server snapshot has "
+                 "since covered; stacking it on %s", disk.volume_id, name,
+                 backing, os.path.basename(disk.source))
+        qemu_img.rebase_unsafe(path, os.path.basename(disk.source),
+                               backing_format=disk.driver_type or "qcow2")
 
     def _snapshot(self, dom, doc, flags, volume_id):
         """snapshotCreateXML, frozen as configured; (consistency, frozen_ms).

@@ -1,9 +1,9 @@
-"""Cinder's assisted volume snapshots in the manager, with the fake driver, a
-real (sqlite) database and a fake Cinder: the answer comes first and the work
-after it under the server's task lock; Cinder is called back with Nova's
-statuses once the lock is free; every request is recorded, refused ones too;
-a callback that fails is recorded and harms nothing; a restart finishes what
-it interrupted."""
+"""Cinder's assisted volume snapshots in the compute service, with the fake
+driver, a real (sqlite) database and a fake Cinder: the answer comes first
+and the work after it, in its turn on the server, without the server's task
+lock; Cinder is called back with Nova's statuses; every request is recorded,
+refused ones too; a callback that fails is recorded and harms nothing; a
+restart finishes what it interrupted."""
 
 import datetime
 import threading
@@ -89,7 +89,7 @@ class AVS:
         while True:
             op = operation_obj.AssistedVolumeOperation.get_by_id(
                 self.env.context, op_id)
-            if op.status != states.VOLUME_OP_RUNNING:
+            if op.status not in states.VOLUME_OP_IN_FLIGHT:
                 return op
             assert time.monotonic() < deadline, f"{op_id} still running"
             time.sleep(0.02)
@@ -140,39 +140,87 @@ def test_create_without_an_id_answers_id_null(avs):
     avs.only_operation()
 
 
-def test_the_answer_comes_before_the_work_which_holds_the_server_lock(avs):
+def test_the_answer_comes_before_the_work_which_takes_no_server_lock(avs):
     server, volume_id = avs.server_with_volume("slow-vm")
     answer, _ = avs.create(volume_id)
     assert answer["volumeId"] == volume_id
-    # Answered while the work still runs under the lock.
-    assert avs.env.server(server.id).task_state == states.VOLUME_SNAPSHOTTING
+    # Answered while the work still runs; the server takes other requests.
+    assert avs.env.server(server.id).task_state is None
+    [op] = avs.operations()
+    assert op.status in (states.VOLUME_OP_QUEUED, states.VOLUME_OP_RUNNING)
     assert avs.cinder.calls == []
-    with pytest.raises(exception.ServerBusy) as info:
-        avs.env.manager.create_snapshot(avs.env.context,
-                                        avs.env.server(server.id), "snap")
-    assert info.value.code == 409
-    assert "volume_snapshotting" in str(info.value)
-    avs.env.wait_idle(server.id)
+    snap = avs.env.manager.create_snapshot(avs.env.context,
+                                           avs.env.server(server.id), "snap")
     avs.wait_for_callbacks(1)
-    # Cinder heard back only once the lock was free: its next request may
-    # come at once.
-    assert avs.cinder.task_states_seen == [[None]]
+    avs.env.wait_idle(server.id)
+    done = avs.wait_finished(op.id)
+    # Both ran, one after the other: the snapshot in its turn after the
+    # volume's.
+    assert done.status == states.VOLUME_OP_SUCCEEDED
+    assert avs.env.snapshot(snap.id).status == states.AVAILABLE
+    assert done.finished_at <= avs.env.snapshot(snap.id).updated_at
+    assert avs.cinder.task_states_seen[0] in ([None], [states.SNAPSHOTTING])
 
 
-def test_a_busy_server_answers_400_as_nova_and_the_refusal_is_recorded(avs):
+def test_a_server_with_a_task_queues_the_operation_which_then_succeeds(avs):
     server, volume_id = avs.server_with_volume("slow-vm")
-    avs.env.manager.create_snapshot(avs.env.context, avs.env.server(server.id),
-                                    "snap")
+    snap = avs.env.manager.create_snapshot(avs.env.context,
+                                           avs.env.server(server.id), "snap")
+    _answer, info = avs.create(volume_id)  # accepted, not refused
+    op = avs.only_operation()
+    assert op.status == states.VOLUME_OP_SUCCEEDED
+    assert avs.env.snapshot(snap.id).status == states.AVAILABLE
+    assert avs.cinder.calls == [("c1nder", info["snapshot_id"], "creating",
+                                 "90%")]
+    assert avs.env.driver.volume_chain(volume_id)[0] == info["new_file"]
+
+
+def test_operations_on_two_volumes_of_one_server_both_succeed(avs):
+    server, first_volume = avs.server_with_volume("slow-vm")
+    second_volume = uuidutils.generate_uuid()
+    avs.env.driver.attach_volume("slow-vm", second_volume, target="vdc")
+    avs.env.compute.sync_server(avs.env.context, avs.env.server(server.id))
+    _, a = avs.create(first_volume)
+    _, b = avs.create(second_volume)
+    avs.wait_for_callbacks(2)
+    assert sorted(c[1:] for c in avs.cinder.calls) == sorted([
+        (a["snapshot_id"], "creating", "90%"),
+        (b["snapshot_id"], "creating", "90%")])
+    assert avs.env.driver.volume_chain(first_volume)[0] == a["new_file"]
+    assert avs.env.driver.volume_chain(second_volume)[0] == b["new_file"]
+
+
+def test_a_queued_operation_whose_wait_runs_out_tells_cinder_why(avs, config):
+    config("volume_operation_wait", 1, group="cinder")
+    config("task_delay", 3.0, group="fake")
+    server, volume_id = avs.server_with_volume("slow-vm")
+    snap = avs.env.manager.create_snapshot(avs.env.context,
+                                           avs.env.server(server.id), "snap")
+    _answer, info = avs.create(volume_id)
+    op = avs.only_operation()
+    assert op.status == states.VOLUME_OP_FAILED
+    assert "waited 1 s for its turn" in op.fault["message"]
+    assert "create_snapshot" in op.fault["message"]
+    assert avs.cinder.calls == [("c1nder", info["snapshot_id"], "error", "90%")]
+    avs.env.wait_idle(server.id)
+    assert avs.env.snapshot(snap.id).status == states.AVAILABLE
+    assert avs.env.driver.volume_chain(volume_id) == [f"volume-{volume_id}"]
+    # Nothing is left holding the server: the next operation runs.
+    avs.create(volume_id)
+    avs.wait_for_callbacks(2)
+    assert avs.cinder.calls[1][2] == "creating"
+
+
+def test_an_operation_on_a_server_being_deleted_answers_400(avs):
+    server, volume_id = avs.server_with_volume()
+    locked = avs.env.server(server.id)
+    locked.begin_task(states.DELETING_SERVER, uuidutils.generate_uuid())
     with pytest.raises(exception.VolumeServerBusy) as info:
         avs.create(volume_id)
-    assert info.value.code == 400
-    assert "snapshotting" in str(info.value) and server.id in str(info.value)
+    assert info.value.code == 400 and "deleting" in str(info.value)
     [op] = avs.operations()
     assert op.status == states.VOLUME_OP_REFUSED
-    assert op.fault["code"] == 400 and "busy" in op.fault["message"]
-    avs.env.wait_idle(server.id)
     assert avs.cinder.calls == []  # a refusal is the answer; no callback
-    assert avs.env.driver.volume_chain(volume_id) == [f"volume-{volume_id}"]
 
 
 def test_an_unknown_volume_answers_400_and_is_recorded_refused(avs):
@@ -301,21 +349,26 @@ def test_a_failed_callback_is_recorded_and_the_next_request_still_works(
 def test_a_restart_tells_cinder_how_an_interrupted_operation_ended(avs, tmp_path):
     server, volume_id = avs.server_with_volume()
     done_info = avs.create_info(volume_id)
-    # Two operations a crash interrupted, as they would be in the database:
-    # one whose disk had already been switched, one that had not started.
+    # Three operations a crash interrupted, as they would be in the
+    # database: one running whose disk had already been switched, one
+    # running that had not got that far, one still queued for its turn.
     records = []
-    for info, switched in ((done_info, True),
-                           (avs.create_info(volume_id), False)):
+    for info, status, switched in (
+            (done_info, states.VOLUME_OP_RUNNING, True),
+            (avs.create_info(volume_id), states.VOLUME_OP_RUNNING, False),
+            (avs.create_info(volume_id), states.VOLUME_OP_QUEUED, False)):
         op = avs.manager._volume_operation(avs.context, "create", volume_id,
                                            info["snapshot_id"], info)
         op.host = "test-host"
         op.server_id = server.id
         op.disk = "vdb"
+        op.status = status
         op.create()
         records.append(op)
         if switched:
             avs.env.driver.volumes.create(avs.context, server, volume_id, info,
                                           lambda p: None)
+    # A release before turns held the server's lock for them.
     locked = avs.env.server(server.id)
     locked.begin_task(states.VOLUME_SNAPSHOTTING, uuidutils.generate_uuid())
     # The restart.
@@ -324,10 +377,15 @@ def test_a_restart_tells_cinder_how_an_interrupted_operation_ended(avs, tmp_path
     by_snapshot = {c[1]: c for c in avs.cinder.calls}
     assert by_snapshot[records[0].snapshot_id][2:] == ("creating", "90%")
     assert by_snapshot[records[1].snapshot_id][2:] == ("error", "90%")
+    assert by_snapshot[records[2].snapshot_id][2:] == ("error", "90%")
     ended = {op.id: op for op in avs.operations()}
     assert ended[records[0].id].status == states.VOLUME_OP_SUCCEEDED
     assert ended[records[1].id].status == states.VOLUME_OP_FAILED
     assert "restart" in ended[records[1].id].fault["message"]
+    assert ended[records[2].id].status == states.VOLUME_OP_FAILED
+    assert ended[records[2].id].fault["message"] == (
+        "interrupted by a restart of the service before it started; nothing "
+        "was done to the volume")
 
 
 def test_records_older_than_the_retention_go_when_a_new_request_comes(avs, config):
