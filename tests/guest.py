@@ -33,7 +33,7 @@ EMULATOR = "/usr/bin/qemu-system-x86_64"
 NAME_PREFIX = "nativesnap-test-"
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # vda, vdb, vdc... -> where the guest's start-up mounts each ext4 disk.
-MOUNTPOINTS = ("/data", "/data1", "/data2")
+MOUNTPOINTS = ("/data", "/data1", "/data2", "/data3")
 MAX_DISKS = len(MOUNTPOINTS)
 # Bytes per guest-file-write: a 256 KiB chunk (≈ 350 KB of base64 in one JSON
 # message) breaks qemu-ga 7.2's input ("JSON parse error") and libvirt then
@@ -252,7 +252,7 @@ class Guest:
             for index, spec in enumerate(specs):
                 disk_id = uuid.uuid4()
                 name = spec.file_name or f"{disk_id}.qcow2"
-                disk = GuestDisk(target="vd" + "abc"[index],
+                disk = GuestDisk(target="vd" + "abcd"[index],
                                  path=os.path.join(self.dir, name),
                                  serial=spec.serial or disk_id.hex[:20],
                                  mountpoint=MOUNTPOINTS[index])

@@ -169,8 +169,9 @@ def test_creates_and_deletes_on_two_volumes_of_one_server_at_once_all_succeed(
 def test_a_server_snapshot_with_volumes_racing_an_assisted_create_both_succeed(
         avs_api, cinder, make_guest):
     guest = volume_guest(make_guest, cinder, volumes=1)
-    server = lh.adopt(avs_api, guest)
-    client = nova(avs_api, admin_token(cinder))
+    token = admin_token(cinder)  # the server in the volume's project
+    server = lh.adopt(avs_api, guest, token=token)
+    client = nova(avs_api, token)
     volume = Volume(cinder, guest, 1)
     data = {0: write_region(guest, 0, volume.dev)}
     root = guest.write_random("/data/f", 64 * 1024)
@@ -180,7 +181,7 @@ def test_a_server_snapshot_with_volumes_racing_an_assisted_create_both_succeed(
 
     def server_snapshot():
         resp = avs_api.request("POST", f"/v1/servers/{server['id']}/snapshots",
-                               token=lh.ADMIN, json={"snapshot": {
+                               token=token, json={"snapshot": {
                                    "name": "with-volumes",
                                    "include_volumes": True}})
         assert resp.status_code == 202, resp.text
@@ -188,8 +189,8 @@ def test_a_server_snapshot_with_volumes_racing_an_assisted_create_both_succeed(
 
     _answer, snap_id = at_once(cinder_call, server_snapshot)
     wait_cinder(cinder, sid, "creating")
-    lh.wait_idle(avs_api, server["id"])
-    snap = lh.snapshots(avs_api, server["id"])[snap_id]
+    lh.wait_idle(avs_api, server["id"], token=token)
+    snap = lh.snapshots(avs_api, server["id"], token=token)[snap_id]
     assert snap["status"] == "available", snap
     [included] = snap["volumes"]
     assert cinder.snapshot(included["snapshot_id"])["status"] == "available"
