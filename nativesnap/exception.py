@@ -121,6 +121,13 @@ class Forbidden(NativesnapException):
     code = 403
 
 
+class HypervisorForbidden(NativesnapException):
+    """The hypervisor refused nativesnap's own user (not the caller)."""
+    msg_fmt = ("The %(driver)s hypervisor does not allow this to nativesnap's "
+               "user: %(reason)s; grant the privilege to its role.")
+    code = 403
+
+
 # --- 404 -------------------------------------------------------------------
 
 
@@ -229,6 +236,12 @@ class TurnTimeout(NativesnapException):
                "%(server_id)s, which was busy with %(running)s all along; "
                "[cinder] volume_operation_wait bounds the wait.")
     code = 500
+
+
+class DriverUnavailable(NativesnapException):
+    msg_fmt = ("The %(driver)s driver of this compute service could not start: "
+               "%(reason)s; fix that and it is tried again at the next sync.")
+    code = 503
 
 
 class ComputeUnavailable(NativesnapException):

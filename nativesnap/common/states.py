@@ -26,6 +26,7 @@ CREATE_FAILED = "create_failed"
 DELETE = "delete"
 DELETE_DONE = "delete_done"
 DELETE_FAILED = "delete_failed"
+LOST = "lost"  # the hypervisor no longer holds it (removed outside nativesnap)
 
 # (from, event, to). error_deleting -> deleting is nativesnap's addition to the
 # design's list: without it a failed delete could never be retried or cleaned up.
@@ -37,6 +38,7 @@ SNAPSHOT_TRANSITIONS = (
     (ERROR_DELETING, DELETE, DELETING),
     (DELETING, DELETE_DONE, DELETED),
     (DELETING, DELETE_FAILED, ERROR_DELETING),
+    (AVAILABLE, LOST, ERROR),
 )
 
 # --- server statuses and task states (DESIGN §2) -------------------------------

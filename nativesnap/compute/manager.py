@@ -30,6 +30,7 @@ from nativesnap.compute import assisted_volumes
 from nativesnap.compute import queues
 from nativesnap.compute import recovery
 from nativesnap.compute import rpcapi
+from nativesnap.compute import sync
 from nativesnap.compute import task_runner
 from nativesnap.compute import tasks
 from nativesnap.conf import CONF
@@ -64,6 +65,8 @@ class ComputeManager:
         self.image_store = image_store or local_store.LocalImageStore(
             CONF.image.store_path)
         self._volume_api = volume_api
+        self.broken_drivers = {}  # name -> why it could not start
+        self.sync = sync.Sync(self)
         self.queues = queues.ServerQueues(
             lambda task, reservation: self.runner.submit(task,
                                                          reservation=reservation))
@@ -85,11 +88,32 @@ class ComputeManager:
     # --- start-up and shutdown -----------------------------------------------
 
     def init_host(self, context):
-        """Connect the drivers and finish what a crash interrupted."""
-        for driver in self.drivers.values():
-            driver.init_host(self.host)
+        """Connect the drivers, finish what a crash interrupted, and read
+        what changed on the hypervisors while the service was down."""
+        for name in self.drivers:
+            self._start_driver(name)
         self.image_store.ensure()
         recovery.recover(self, context)
+        self.sync.all(context)
+
+    def _start_driver(self, name):
+        try:
+            self.drivers[name].init_host(self.host)
+        except Exception as e:
+            reason = getattr(e, "message", None) or str(e) or type(e).__name__
+            if self.broken_drivers.get(name) != reason:
+                LOG.error("The %s driver could not start: %s. Its servers are "
+                          "shown ERROR and its requests refused until it "
+                          "starts; that is tried again at every sync.", name,
+                          reason)
+            self.broken_drivers[name] = reason
+            return
+        if self.broken_drivers.pop(name, None) is not None:
+            LOG.info("The %s driver started", name)
+
+    def retry_broken_drivers(self):
+        for name in list(self.broken_drivers):
+            self._start_driver(name)
 
     def start(self, context, sync_interval=None):
         """Serve RPC and run the periodic work (status sync every
@@ -138,6 +162,9 @@ class ComputeManager:
 
     def driver_for(self, server_or_name):
         name = getattr(server_or_name, "driver", server_or_name)
+        if name in self.broken_drivers:
+            raise exception.DriverUnavailable(driver=name,
+                                              reason=self.broken_drivers[name])
         try:
             return self.drivers[name]
         except KeyError:
@@ -196,7 +223,7 @@ class ComputeManager:
         server.status = found.status
         server.driver_info = found.driver_info
         server.capabilities = drv.get_capabilities(server)
-        return {"server": server, "volumes": self._attached_volumes(
+        return {"server": server, "volumes": sync.attached_volumes(
             context, drv, server) or {}}
 
     @messaging.expose
@@ -331,50 +358,11 @@ class ComputeManager:
                              volumes=event.kind == virt_driver.EVENT_VOLUMES)
 
     def sync_server(self, context, server, volumes=True):
-        """Record the server's status (when no task holds it) and, with
-        ``volumes``, its attached volumes, as its driver reports them."""
-        driver = self.drivers.get(server.driver)
-        if (driver is None or server.status == states.BUILD
-                or server.hypervisor_ref.startswith("building:")):
-            return
-        if server.task_state is None:
-            try:
-                status = driver.get_server_state(context, server)
-            except exception.NativesnapException as e:
-                LOG.debug("Could not read the state of server %s: %s",
-                          server.id, e)
-                status = server.status
-            if status != server.status:
-                server.status = status
-                try:
-                    server.save(expected_task_state=None)
-                except exception.Conflict:
-                    server.refresh()  # a task started meanwhile; it owns the row
-        if volumes:
-            attached = self._attached_volumes(context, driver, server)
-            if attached is not None:
-                server.set_volume_attachments(attached)
-
-    @staticmethod
-    def _attached_volumes(context, driver, server):
-        """{volume id: device} of a driver with assisted volume snapshots;
-        None when it has none or cannot tell now."""
-        interface = driver.interfaces().get(virt_driver.VOLUME_SNAPSHOT)
-        if interface is None:
-            return None
-        try:
-            return {a.volume_id: a.device
-                    for a in interface.attached_volumes(context, server)}
-        except exception.NativesnapException as e:
-            LOG.debug("Could not list the volumes of server %s: %s", server.id, e)
-            return None
+        """Record what the hypervisor shows of ``server`` (sync.py)."""
+        self.sync.server(context, server, volumes=volumes)
 
     def sync_servers(self, context):
-        for server in server_obj.ServerList.get_all(context, host=self.host):
-            try:
-                self.sync_server(context, server)
-            except Exception:
-                LOG.exception("Syncing server %s failed", server.id)
+        self.sync.all(context)
 
     def check_waits(self, context):
         """Fail the tasks whose wait for an outside event or for their turn

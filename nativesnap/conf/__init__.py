@@ -10,6 +10,7 @@ from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
+from nativesnap.conf import vmware
 
 CONF = cfg.CONF
 
@@ -21,3 +22,4 @@ cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
 fault_injection.register_opts(CONF)
 messaging.register_opts(CONF)
+vmware.register_opts(CONF)

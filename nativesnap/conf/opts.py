@@ -14,10 +14,11 @@ from nativesnap.conf import fault_injection
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
+from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image, libvirt, fault_injection, cinder)
+_MODULES = (default, api, image, libvirt, vmware, fault_injection, cinder)
 
 
 def list_opts():

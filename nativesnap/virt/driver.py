@@ -325,7 +325,10 @@ class ComputeDriver(metaclass=abc.ABCMeta):
 
     def list_hypervisor_snapshots(self, context, server):
         """The snapshots the hypervisor holds for the server: a list of dicts
-        with at least ``id`` (nativesnap's snapshot id where known)."""
+        with at least ``id`` (nativesnap's snapshot id where known). A driver
+        that can list them lets the compute service find snapshots removed
+        behind its back (they are marked error); one that keeps its own
+        record instead (libvirt's external snapshots) does not offer it."""
         self._unsupported("list_hypervisor_snapshots")
 
     def reconcile(self, context, server, task_state, target):

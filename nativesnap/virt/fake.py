@@ -222,6 +222,10 @@ class FakeDriver(driver.ComputeDriver):
         return driver.ExportResult(size_bytes=len(data),
                                    sha256=hashlib.sha256(data).hexdigest())
 
+    def drop_snapshot(self, ref, snapshot_id):
+        """Test helper: a snapshot removed outside nativesnap."""
+        self._update(ref, lambda obj: obj["snapshots"].remove(snapshot_id))
+
     def set_status(self, ref, status, report=True):
         """Test helper: the object's state changes outside nativesnap (a
         guest stopped from outside), reported as an event or, with

@@ -536,9 +536,5 @@ class LibvirtDriver(driver.ComputeDriver):
 
     # --- reconciliation (see reconcile.py) ----------------------------------------
 
-    def list_hypervisor_snapshots(self, context, server):
-        return [{"id": sid, "kind": rec.get("kind")}
-                for sid, rec in bookkeeping.info(server)["snapshots"].items()]
-
     def reconcile(self, context, server, task_state, target):
         return self.reconciler.reconcile(server, task_state, target)

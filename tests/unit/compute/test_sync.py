@@ -5,7 +5,10 @@ volumes likewise. A task's lock is never overwritten by a sync."""
 
 import time
 
+import pytest
+
 from nativesnap.common import states
+from nativesnap import exception
 from nativesnap.objects import volume_attachment as attachment_obj
 from tests.unit.compute.conftest import WAIT
 
@@ -69,3 +72,58 @@ def test_a_sync_leaves_the_status_of_a_server_with_a_task_to_the_task(env):
     time.sleep(0.3)
     assert env.server(server.id).status == states.ACTIVE
     env.wait_idle(server.id)
+
+
+def test_a_snapshot_the_hypervisor_no_longer_holds_is_marked_error_saying_so(
+        env):
+    server = env.adopt("vm-1")
+    kept = env.create(server.id, "kept")
+    lost = env.create(server.id, "lost")
+    env.driver.drop_snapshot("vm-1", lost.id)  # removed outside nativesnap
+    env.compute.sync_server(env.context, env.server(server.id))
+    after = env.snapshot(lost.id)
+    assert after.status == states.ERROR
+    assert (f"Snapshot {lost.id} (lost) is no longer on the hypervisor: it was "
+            "removed outside nativesnap") in after.fault["message"]
+    assert env.snapshot(kept.id).status == states.AVAILABLE
+    # It can be deleted here too (the fake has nothing left to remove).
+    env.manager.delete_snapshot(env.context, env.server(server.id), after)
+    env.wait_idle(server.id)
+    assert [s.id for s in env.snapshots(server.id)] == [kept.id]
+
+
+def test_a_driver_that_cannot_start_shows_its_servers_error_until_it_starts(
+        env, monkeypatch):
+    server = env.adopt("vm-1")
+    refusal = exception.DriverError(driver="fake", verb="log in",
+                                    reason="the password was refused")
+
+    def refuse(host):
+        raise refusal
+
+    monkeypatch.setattr(env.driver, "init_host", refuse)
+    env.compute.init_host(env.context)  # does not raise: the service runs on
+    shown = env.server(server.id)
+    assert shown.status == states.SERVER_ERROR
+    assert shown.fault["code"] == 503
+    assert "could not start: The fake driver failed to log in: the password " \
+           "was refused" in shown.fault["message"]
+    with pytest.raises(exception.DriverUnavailable) as info:
+        env.manager.create_snapshot(env.context, env.server(server.id), "s")
+    assert info.value.code == 503 and "password was refused" in str(info.value)
+    assert env.snapshots(server.id) == []
+
+    monkeypatch.undo()  # the operator fixed it: the next sync starts it
+    env.compute.sync_servers(env.context)
+    back = env.server(server.id)
+    assert (back.status, back.fault) == (states.ACTIVE, None)
+    assert env.create(server.id, "after").status == states.AVAILABLE
+
+
+def test_capabilities_follow_what_the_driver_says_of_the_server(env, monkeypatch):
+    server = env.adopt("vm-1")
+    assert env.server(server.id).capabilities["memory"] is True
+    monkeypatch.setattr(env.driver, "get_capabilities",
+                        lambda srv: dict(env.driver.capabilities, memory=False))
+    env.compute.sync_server(env.context, env.server(server.id))
+    assert env.server(server.id).capabilities["memory"] is False

@@ -1,0 +1,1 @@
+"""The VMware vSphere driver (docs/vmware.md)."""
