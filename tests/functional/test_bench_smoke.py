@@ -1,6 +1,7 @@
 """The benchmarks keep running: `bench/api --quick` finishes against a real
-nativesnap-api and writes valid JSON with every figure. No timing is asserted
-(figures are read against their targets in the benchmark's own table)."""
+nativesnap-api, `bench/vmware --samples 1` against the vCenter simulator, and
+both write valid JSON with every figure. No timing is asserted (figures are
+read against their targets in the benchmark's own table)."""
 
 import json
 import os
@@ -21,3 +22,18 @@ def test_bench_api_quick_runs_and_writes_every_figure_as_json(tmp_path):
     for figure in ("list", "mixed", "errors"):
         assert figure in text
     assert "machine" in result
+
+
+def test_bench_vmware_runs_against_the_simulator_and_counts_soap_calls(tmp_path):
+    out = tmp_path / "vmware.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench",
+                                                        "vmware"),
+                           "--samples", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {r["operation"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"create", "revert", "delete", "linked spawn",
+                         "full spawn"}
+    assert rows["create"]["soap_calls"]["CreateSnapshot_Task"] == 1
+    assert all(r["nativesnap_ms"] > 0 and r["pyvmomi_ms"] > 0
+               for r in rows.values())

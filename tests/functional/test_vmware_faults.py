@@ -21,6 +21,7 @@ from tests.functional.vmware_helpers import wait_idle
 pytest_plugins = ["tests.vcsim_fixtures"]
 
 VM = "DC0_H0_VM0"
+OTHER_VM = "DC0_H0_VM1"
 
 
 @pytest.fixture
@@ -86,13 +87,21 @@ def test_vcenter_stopping_mid_task_ends_the_task_in_error_with_the_cause(
         assert done["task_state"] is None
     finally:
         vcsim.start()
+    # vCenter came back with its sessions forgotten: the driver logs in again.
+    resp = api.request("POST", f"/v1/servers/{srv['id']}/snapshots",
+                       token=ADMIN, json={"snapshot": {"name": "after"}})
+    assert resp.status_code == 202, resp.text
+    wait_idle(api, srv["id"])
+    after = snapshots(api, srv["id"])[resp.json()["snapshot"]["id"]]
+    assert after["status"] == "available", after
+    assert "session expired; logging in again" in api.read_log()
 
 
 def test_a_kill_while_a_snapshot_is_recorded_is_reconciled_against_vcenter(
         vcsim, service):
     failpoint = "manager.create.before_db_save"
     api = service(fault_injection={"failpoints": f"{failpoint}=sleep:30@1"})
-    srv = adopt(api, f"DC0/vm/{VM}")
+    srv = adopt(api, f"DC0/vm/{OTHER_VM}")
     resp = api.request("POST", f"/v1/servers/{srv['id']}/snapshots",
                        token=ADMIN, json={"snapshot": {"name": "killed"}})
     assert resp.status_code == 202, resp.text
@@ -107,5 +116,5 @@ def test_a_kill_while_a_snapshot_is_recorded_is_reconciled_against_vcenter(
     assert (snap["status"], snap["consistency"]) == ("available", "crash")
     assert snap["is_current"]
     assert server(api, srv["id"])["task_state"] is None
-    vm = vm_of(vcsim.connect(), VM)
+    vm = vm_of(vcsim.connect(), OTHER_VM)
     assert vcenter_tree(vm) == {sid: (None, True)}

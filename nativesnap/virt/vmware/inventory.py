@@ -90,17 +90,21 @@ class Finder:
         index = self.session.content.searchIndex
         tried = []
         if _UUID.match(ref):
+            # vCenter's UUIDs are lower case; its search is case-sensitive.
             for instance in (True, False):
                 found = self.session.call(
-                    index.FindByUuid, None, ref, vmSearch=True,
+                    index.FindByUuid, None, ref.lower(), vmSearch=True,
                     instanceUuid=instance, verb="find a VM by UUID")
                 if found is not None:
                     return found
             tried.append("an instance or BIOS UUID")
         if _MOID.match(ref):
             vm = self.session.managed(vim.VirtualMachine, ref)
-            if self.session.retrieve([vm], {vim.VirtualMachine: ["name"]}):
-                return vm
+            try:
+                if self.session.retrieve([vm], {vim.VirtualMachine: ["name"]}):
+                    return vm
+            except exception.DriverError:
+                pass  # ManagedObjectNotFound: no such VM
             tried.append("a managed object id")
         if "/" in ref:
             found = self.session.call(index.FindByInventoryPath, ref,
