@@ -2,6 +2,7 @@
 
 from nativesnap.api import auth
 from nativesnap.api.extensions import assisted_volume_snapshots as avs
+from nativesnap.api.extensions import images
 from nativesnap.api.extensions import openapi as openapi_ext
 from nativesnap.api.extensions import server_snapshots
 from nativesnap.api.extensions import servers
@@ -21,6 +22,7 @@ def route_list(compute_api):
     snapshots_ctl = server_snapshots.ServerSnapshotsController(compute_api)
     all_snapshots_ctl = server_snapshots.SnapshotsController()
     openapi_ctl = openapi_ext.OpenAPIController(PUBLIC_PATHS)
+    images_ctl = images.ImagesController(compute_api)
     avs_ctl = avs.AssistedVolumeSnapshotsController(compute_api)
     nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
     routes = [
@@ -39,6 +41,9 @@ def route_list(compute_api):
         ("/v1/servers/{server_id}/snapshots/{snapshot_id}/action",
          {"POST": (snapshots_ctl, "action")}),
         ("/v1/snapshots", {"GET": (all_snapshots_ctl, "index")}),
+        ("/v1/images", {"GET": (images_ctl, "index")}),
+        ("/v1/images/{image_id}", {"GET": (images_ctl, "show"),
+                                   "DELETE": (images_ctl, "delete")}),
         ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
                                               "POST": (avs_ctl, "create")}),
         ("/v1/os-assisted-volume-snapshots/{snapshot_id}",

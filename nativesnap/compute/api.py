@@ -237,7 +237,8 @@ class API:
                 context, server, snapshot, reservation))
         return snapshot
 
-    def export_snapshot(self, context, server, snapshot, image_name, disk_format):
+    def export_snapshot(self, context, server, snapshot, image_name, disk_format,
+                        image_ref=None):
         if snapshot.status != states.AVAILABLE:
             raise exception.SnapshotNotAvailable(snapshot_id=snapshot.id,
                                                  status=snapshot.status,
@@ -252,12 +253,24 @@ class API:
         image.name = image_name
         image.disk_format = disk_format
         image.status = states.IMAGE_SAVING
+        image.server_id = server.id
+        image.host = server.host
+        image.store_ref = image_ref  # an image the caller made in the store
         self._start_task(
             context, server, states.EXPORTING, target_id=snapshot.id,
+            request={"disk_format": disk_format, "image_ref": image_ref},
             records=[image.create],
             cast=lambda reservation: self.compute_rpcapi.export_snapshot(
                 context, server, snapshot, image, reservation))
         return image
+
+    def delete_image(self, context, image):
+        """Remove an export from its store (by the compute service that made
+        it) and its record; 409 while it is being saved."""
+        if image.status == states.IMAGE_SAVING:
+            raise exception.Conflict(f"Image {image.id} is still being saved; "
+                                     "delete it once its export has ended.")
+        self.compute_rpcapi.delete_image(context, image)
 
     # --- Cinder's assisted volume snapshots (docs/cinder.md) -------------------
 

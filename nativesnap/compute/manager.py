@@ -35,7 +35,7 @@ from nativesnap.compute import task_runner
 from nativesnap.compute import tasks
 from nativesnap.conf import CONF
 from nativesnap import exception
-from nativesnap.image import local as local_store
+from nativesnap import image as image_stores
 from nativesnap import objects
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import volume_operation as operation_obj
@@ -62,8 +62,7 @@ class ComputeManager:
             workers=CONF.task_workers, queue_size=CONF.task_queue_size,
             cancel_grace=CONF.task_cancel_grace,
             reservation_ttl=2 * CONF.rpc_response_timeout)
-        self.image_store = image_store or local_store.LocalImageStore(
-            CONF.image.store_path)
+        self.image_store = image_store or image_stores.load_store()
         self._volume_api = volume_api
         self.broken_drivers = {}  # name -> why it could not start
         self.sync = sync.Sync(self)
@@ -187,6 +186,15 @@ class ComputeManager:
                 recovery.recover_task(self, task.server_id, task.id)
         return record_or_reconcile
 
+    def discard_export(self, context, image):
+        """Remove what a failed or interrupted export left in its store; a
+        failure is logged (the export's own fault is what matters)."""
+        try:
+            self.image_store.discard(context, image)
+        except Exception:
+            LOG.exception("Could not remove what export %s left in the %s "
+                          "image store", image.id, image.backend)
+
     @staticmethod
     def holds_lock(server, task_id):
         """Whether ``task_id`` still holds ``server``'s lock (read afresh)."""
@@ -264,7 +272,10 @@ class ComputeManager:
         in the pool (503 when full): the token its cast brings back."""
         driver = self.driver_for(server)
         request = request or {}
-        if task_state == states.SNAPSHOTTING:
+        if task_state == states.EXPORTING:
+            self.image_store.validate_export(context, request["disk_format"],
+                                             request.get("image_ref"))
+        elif task_state == states.SNAPSHOTTING:
             driver.validate_snapshot_request(
                 server, request.get("kind"), request["memory"],
                 request["quiesce"], request["include_volumes"])
@@ -274,6 +285,16 @@ class ComputeManager:
             assisted_volumes.validate(driver, context, server, task_state,
                                       request)
         return self.runner.reserve()
+
+    @messaging.expose
+    @messaging.expected_exceptions(exception.NativesnapException)
+    def delete_image(self, context, image):
+        """Remove an export from its store, then its record."""
+        if image.status == states.IMAGE_SAVING:
+            raise exception.Conflict(f"Image {image.id} is still being saved; "
+                                     "delete it once its export has ended.")
+        self.image_store.delete(context, image)
+        image.destroy()
 
     @messaging.expose
     def release_reservation(self, context, reservation):

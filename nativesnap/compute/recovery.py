@@ -61,7 +61,7 @@ def recover(manager, context):
     for image in image_obj.ImageList.get_by_status(context, (states.IMAGE_SAVING,)):
         if image.snapshot_id in waited_on:
             continue
-        manager.image_store.discard(image.id, image.disk_format)
+        manager.discard_export(context, image)
         image.status = states.IMAGE_ERROR
         image.fault = {"code": 500, "message": f"Export {INTERRUPTED}; "
                                                "export the snapshot again."}
@@ -183,7 +183,7 @@ def recover_task(manager, server_id, task_id, why=NOT_SAVED):
         for image in image_obj.ImageList.get_by_snapshots(
                 context, [server.task_target_id]):
             if image.status == states.IMAGE_SAVING:
-                manager.image_store.discard(image.id, image.disk_format)
+                manager.discard_export(context, image)
                 image.status = states.IMAGE_ERROR
                 image.fault = {"code": 500, "message": f"Export {why}; "
                                                        "export the snapshot again."}

@@ -14,6 +14,8 @@ Versions (the compute manager's endpoint serves the same):
 * 1.0 - the initial API: adopt_server, delete_server, prepare_task,
   release_reservation, create_snapshot, delete_snapshot, revert_server,
   spawn_server, export_snapshot, volume_snapshot_task, resume_task
+* 1.1 - delete_image; prepare_task of an export checks it with the image
+  store (``request``: disk_format, image_ref)
 """
 
 import oslo_messaging as messaging
@@ -23,7 +25,7 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 
 TOPIC = "nativesnap-compute"
-RPC_API_VERSION = "1.0"
+RPC_API_VERSION = "1.1"
 
 
 class ComputeAPI:
@@ -54,6 +56,11 @@ class ComputeAPI:
 
     def delete_server(self, context, server):
         self._call(context, server.host, "delete_server", server=server)
+
+    def delete_image(self, context, image):
+        """Remove an export from its store, by the compute service that
+        made it (any, for an image of an older release that did not say)."""
+        self._call(context, image.host, "delete_image", image=image)
 
     def prepare_task(self, context, server, task_state, snapshot=None,
                      request=None):

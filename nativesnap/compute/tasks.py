@@ -294,12 +294,20 @@ class Export(ServerTask):
     def work(self, task):
         failpoints.hit("manager.export.before_driver")
         image, store = self.image, self.manager.image_store
-        dest = store.staging_path(image.id, image.disk_format)
-        result = self.driver.export_snapshot(self.context, self.server,
-                                             self.target, dest, image.disk_format,
-                                             self.progress(task, image))
+        # Which store and compute service hold it, before anything is made.
+        image.backend = store.backend
+        image.host = self.manager.host
+        image.save()
+        progress = self.progress(task, image)
+        # With an upload after it, the driver's copy is the first half.
+        share = 0.5 if store.uploads else 1.0
+        result = self.driver.export_snapshot(
+            self.context, self.server, self.target, store.staging(image),
+            image.disk_format, lambda percent: progress(percent * share))
         failpoints.hit("manager.export.before_rename")
-        return result, store.commit(image.id, image.disk_format)
+        location = store.commit(self.context, image, result,
+                                lambda percent: progress(50 + percent / 2))
+        return result, location
 
     def succeeded(self, task, outcome):
         failpoints.hit("manager.export.before_db_save")
@@ -316,7 +324,7 @@ class Export(ServerTask):
     def failed(self, task, exc):
         LOG.error("Exporting snapshot %s failed: %s", self.target.id, exc)
         image = self.image
-        self.manager.image_store.discard(image.id, image.disk_format)
+        self.manager.discard_export(self.context, image)
         image.status = states.IMAGE_ERROR
         image.fault = exception.fault_of(exc)
         image.save()

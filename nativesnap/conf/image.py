@@ -5,13 +5,16 @@ from oslo_config import cfg
 image_group = cfg.OptGroup("image", title="Image store options")
 
 opts = [
-    cfg.StrOpt("store", default="local", choices=[
-        ("local", "A directory on this host (store_path)."),
-    ], help="Image store that exported snapshots are written to."),
+    cfg.StrOpt("backend", default="local", deprecated_name="store", choices=[
+        ("local", "A directory of the compute host (store_path)."),
+        ("glance", "OpenStack's image service, through python-glanceclient "
+                   "(the [glance] section)."),
+    ], help="Where exported snapshots are stored (docs/images.md)."),
     cfg.StrOpt("store_path", default="$state_path/images",
                help="Directory of the local image store. Images are stored as "
                     "<store_path>/<image_id>.<disk_format>; names given by users "
-                    "are labels only and never part of a path."),
+                    "are labels only and never part of a path. Exports to Glance "
+                    "are staged in its .staging directory too."),
 ]
 
 

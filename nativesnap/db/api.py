@@ -36,6 +36,7 @@ SNAPSHOT_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
 SERVER_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
 # The record of assisted volume snapshots is listed newest first only.
 VOLUME_OPERATION_SORT_KEYS = ("created_at",)
+IMAGE_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
 
 
 def _sqlite_on_connect(dbapi_connection, _record):
@@ -193,6 +194,7 @@ def _row_dicts(rows):
 def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
               marker_not_found):
     allowed = {models.Snapshot: SNAPSHOT_SORT_KEYS,
+               models.Image: IMAGE_SORT_KEYS,
                models.AssistedVolumeOperation: VOLUME_OPERATION_SORT_KEYS}.get(
         model, SERVER_SORT_KEYS)
     if sort_key not in allowed:
@@ -316,14 +318,9 @@ def server_update(context, server_id, values, expected_task_state=None,
 
 
 def server_destroy(context, server_id):
-    """Remove a server record and its snapshot and image records."""
+    """Remove a server record and its snapshot records; its images stay
+    (an image outlives its snapshot and server, and is removed on its own)."""
     with writer(context) as session:
-        snap_ids = [sid for (sid,) in session.query(models.Snapshot.id).filter_by(
-            server_id=server_id)]
-        if snap_ids:
-            session.query(models.Image).filter(
-                models.Image.snapshot_id.in_(snap_ids)).delete(
-                synchronize_session=False)
         session.query(models.Snapshot).filter_by(server_id=server_id).delete(
             synchronize_session=False)
         session.query(models.VolumeAttachment).filter_by(
@@ -473,6 +470,26 @@ def image_get_all_by_snapshots(context, snapshot_ids):
             models.Image.snapshot_id.in_(list(snapshot_ids))).order_by(
             models.Image.created_at).all()
         return [_to_dict(r) for r in rows]
+
+
+def image_get_all(context, project_id=None, filters=None, sort_key="created_at",
+                  sort_dir="desc", limit=None, marker=None):
+    with reader(context) as session:
+        query = _columns_query(session, models.Image)
+        if project_id is not None:
+            query = query.filter_by(project_id=project_id)
+        for key, value in (filters or {}).items():
+            query = query.filter(getattr(models.Image, key) == value)
+        rows = _paginate(session, models.Image, query, sort_key, sort_dir, limit,
+                         marker, exception.InvalidMarker(marker=marker))
+        return _row_dicts(rows)
+
+
+def image_destroy(context, image_id):
+    with writer(context) as session:
+        if session.query(models.Image).filter_by(id=image_id).delete(
+                synchronize_session=False) == 0:
+            raise exception.ImageNotFound(image_id=image_id)
 
 
 def image_get_by_status(context, statuses):

@@ -116,10 +116,17 @@ class Image(BASE, NativesnapBase):
     __tablename__ = "images"
     __table_args__ = (
         sa.Index("images_snapshot_id_idx", "snapshot_id"),
+        sa.Index("images_project_id_created_at_idx", "project_id", "created_at"),
     )
 
     id = sa.Column(sa.String(36), primary_key=True)
+    # No foreign keys: an image outlives its snapshot and its server.
     snapshot_id = sa.Column(sa.String(36), nullable=False)
+    server_id = sa.Column(sa.String(36), nullable=True)
+    host = sa.Column(sa.String(255), nullable=True)
+    backend = sa.Column(sa.String(16), nullable=False, default="local",
+                        server_default="local")
+    store_ref = sa.Column(sa.String(255), nullable=True)
     project_id = sa.Column(sa.String(255), nullable=False)
     name = sa.Column(sa.String(255), nullable=False)
     disk_format = sa.Column(sa.String(16), nullable=False)

@@ -12,10 +12,13 @@ import os
 from oslo_utils import uuidutils
 
 from nativesnap import exception
+from nativesnap.image import store
 from nativesnap.objects.image import DISK_FORMATS
 
 
-class LocalImageStore:
+class LocalImageStore(store.ImageStore):
+    backend = "local"
+
     def __init__(self, path):
         self.path = os.path.abspath(path)
         self._staging = os.path.join(self.path, ".staging")
@@ -36,17 +39,25 @@ class LocalImageStore:
     def final_path(self, image_id, disk_format):
         return os.path.join(self.path, self._file_name(image_id, disk_format))
 
-    def commit(self, image_id, disk_format):
-        """Move a finished staging file into place; returns its location URL."""
-        final = self.final_path(image_id, disk_format)
-        os.replace(self.staging_path(image_id, disk_format), final)
+    # --- the store interface -------------------------------------------------
+
+    def staging(self, image):
+        return self.staging_path(image.id, image.disk_format)
+
+    def commit(self, context, image, result, progress):
+        """Move the finished staging file into place; its location URL."""
+        final = self.final_path(image.id, image.disk_format)
+        os.replace(self.staging(image), final)
         os.chmod(final, 0o600)
         return "file://" + final
 
-    def discard(self, image_id, disk_format):
-        for path in (self.staging_path(image_id, disk_format),
-                     self.final_path(image_id, disk_format)):
+    def discard(self, context, image):
+        for path in (self.staging(image),
+                     self.final_path(image.id, image.disk_format)):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+    def delete(self, context, image):
+        self.discard(context, image)

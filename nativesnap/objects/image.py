@@ -10,14 +10,24 @@ from nativesnap.objects import fields
 DISK_FORMATS = ("qcow2",)
 
 
+# Where an export is kept ([image] backend).
+BACKENDS = ("local", "glance")
+SORT_KEYS = db.IMAGE_SORT_KEYS
+
+
 @base.NativesnapObjectRegistry.register
 class Image(base.NativesnapObject):
     # Version 1.0: initial version
-    VERSION = "1.0"
+    # Version 1.1: server_id, host, backend, store_ref (a resource of its own)
+    VERSION = "1.1"
 
     fields = {
         "id": fields.UUIDField(),
         "snapshot_id": fields.UUIDField(),
+        "server_id": fields.UUIDField(nullable=True),
+        "host": fields.StringField(nullable=True),
+        "backend": fields.StringField(default="local"),
+        "store_ref": fields.StringField(nullable=True),
         "project_id": fields.StringField(),
         "name": fields.StringField(),
         "disk_format": fields.StringField(),
@@ -31,14 +41,24 @@ class Image(base.NativesnapObject):
         "updated_at": fields.DateTimeField(nullable=True),
     }
 
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        if target_version == "1.0":
+            for name in ("server_id", "host", "backend", "store_ref"):
+                primitive.pop(name, None)
+
     @classmethod
     def get_by_id(cls, context, image_id):
         return cls._from_db(context, db.image_get(context, image_id))
+
+    def destroy(self):
+        db.image_destroy(self._context, self.id)
 
     def create(self):
         values = self.obj_get_changes()
         values.setdefault("id", uuidutils.generate_uuid())
         values.setdefault("progress", 0)
+        values.setdefault("backend", "local")
         self._refresh(db.image_create(self._context, values))
 
     def save(self):
@@ -61,6 +81,13 @@ class ImageList(base.NativesnapObjectListBase, base.NativesnapObject):
     VERSION = "1.0"
 
     fields = {"objects": fields.ListOfObjectsField("Image")}
+
+    @classmethod
+    def get_all(cls, context, project_id=None, filters=None,
+                sort_key="created_at", sort_dir="desc", limit=None, marker=None):
+        return cls._from_rows(context, Image, db.image_get_all(
+            context, project_id=project_id, filters=filters, sort_key=sort_key,
+            sort_dir=sort_dir, limit=limit, marker=marker))
 
     @classmethod
     def get_by_snapshots(cls, context, snapshot_ids):

@@ -4,11 +4,12 @@ import itertools
 
 from nativesnap.policies import assisted_volume_snapshots
 from nativesnap.policies import base
+from nativesnap.policies import images
 from nativesnap.policies import servers
 from nativesnap.policies import snapshots
 
 
 def list_rules():
     return list(itertools.chain(base.list_rules(), servers.list_rules(),
-                                snapshots.list_rules(),
+                                snapshots.list_rules(), images.list_rules(),
                                 assisted_volume_snapshots.list_rules()))

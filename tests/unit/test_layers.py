@@ -63,6 +63,8 @@ def test_there_is_no_import_circle():
     circles = set()
     for importer in graph.modules:
         for imported in graph.find_modules_directly_imported_by(importer):
+            if imported == importer or imported.startswith(importer + "."):
+                continue  # a package loading one of its own modules
             back = graph.find_shortest_chain(importer=imported,
                                              imported=importer)
             if back:

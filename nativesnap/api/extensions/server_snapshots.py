@@ -4,6 +4,7 @@ from nativesnap.api.extensions import common
 from nativesnap.api.schemas import server_snapshots as schema
 from nativesnap.api import validation
 from nativesnap.api.views import common as common_view
+from nativesnap.api.views import images as image_view
 from nativesnap.api.views import snapshots as view
 from nativesnap.api import wsgi
 from nativesnap.common import states
@@ -121,11 +122,12 @@ class ServerSnapshotsController(wsgi.Controller):
         server = common.get_server(context, server_id, POLICY % "export")
         snapshot = common.get_snapshot(context, server, snapshot_id)
         args = body["export"]
-        image = self.compute_api.export_snapshot(context, server, snapshot,
-                                             args["image_name"],
-                                             args.get("disk_format", "qcow2"))
+        image = self.compute_api.export_snapshot(
+            context, server, snapshot, args["image_name"],
+            args.get("disk_format", "qcow2"),
+            image_ref=args["image_ref"].lower() if args.get("image_ref") else None)
         return wsgi.ResponseObject(
-            {"image": view.image(image)}, code=202,
+            {"image": image_view.show(req, image)}, code=202,
             headers={"Location": self._location(req, server.id, snapshot.id)})
 
 

@@ -58,6 +58,10 @@ image = {
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "name": {"type": "string"},
+        "project_id": {"type": "string"},
+        "snapshot_id": {"type": "string", "format": "uuid"},
+        "server_id": _nullable_str,
+        "backend": {"type": "string", "enum": ["local", "glance"]},
         "disk_format": {"type": "string"},
         "status": {"type": "string", "enum": list(states.IMAGE_STATUSES)},
         "progress": {"type": "integer", "minimum": 0, "maximum": 100},
@@ -66,6 +70,8 @@ image = {
         "location": _nullable_str,
         "fault": _fault_detail,
         "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+        "links": _links,
     },
 }
 
@@ -181,6 +187,11 @@ BY_OPERATION = {
     ("ServerSnapshotsController.show", 200): _obj(snapshot=snapshot),
     ("ServerSnapshotsController.delete", 202): _obj(snapshot=snapshot),
     ("ServerSnapshotsController.action", 202): _obj(image=image),
+    ("ImagesController.index", 200): dict(
+        _obj(images={"type": "array", "items": image}),
+        properties={"images": {"type": "array", "items": image},
+                    "images_links": _links}),
+    ("ImagesController.show", 200): _obj(image=image),
     ("AssistedVolumeSnapshotsController.create", 200): _obj(
         snapshot=assisted_snapshot),
     ("NovaAssistedVolumeSnapshotsController.create", 200): _obj(

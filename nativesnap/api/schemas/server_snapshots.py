@@ -24,6 +24,8 @@ export = types.envelope("export", {
     "properties": {
         "image_name": types.name,
         "disk_format": {"type": "string", "enum": list(image_obj.DISK_FORMATS)},
+        # An image of the image service the caller made for it (Glance).
+        "image_ref": types.uuid,
     },
     "required": ["image_name"],
     "additionalProperties": False,

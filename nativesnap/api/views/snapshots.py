@@ -1,21 +1,7 @@
 """The snapshot view (DESIGN §2), and the image view of an export."""
 
 from nativesnap.api.views import common
-
-
-def image(img):
-    return {
-        "id": img.id,
-        "name": img.name,
-        "disk_format": img.disk_format,
-        "status": img.status,
-        "progress": img.progress,
-        "size_bytes": img.size_bytes,
-        "sha256": img.sha256,
-        "location": img.location,
-        "fault": img.fault,
-        "created_at": common.isotime(img.created_at),
-    }
+from nativesnap.api.views import images as image_view
 
 
 def show(req, snapshot, current_snapshot_id, images=None):
@@ -47,5 +33,5 @@ def show(req, snapshot, current_snapshot_id, images=None):
             req, f"servers/{s['server_id']}/snapshots/{s['id']}"),
     }
     if images is not None:
-        view["images"] = [image(i) for i in images]
+        view["images"] = [image_view.summary(i) for i in images]
     return view

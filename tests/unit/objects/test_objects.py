@@ -21,7 +21,7 @@ EXPECTED_FINGERPRINTS = {
     "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
-    "Image": "1.0-0529083511536c700a939dd19b3eec40",
+    "Image": "1.1-168f952552e51fde6e85f23975a2fb14",
     "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "AssistedVolumeOperation": "1.0-9d88b2aaeb96aefd7d576d2d70c02ead",
     "AssistedVolumeOperationList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",

@@ -1,0 +1,58 @@
+"""The image store interface: where exported snapshots are kept.
+
+A driver writes an export to a local file (``staging``); the store then makes
+it an image (``commit``): the local store renames it into its directory, the
+Glance store uploads it to Glance in chunks and checks Glance's checksum
+against the one computed while reading. What a failed or interrupted export
+left behind — a staging file, an image half-made in the store — is removed
+by ``discard``; ``delete`` removes a finished image. A store whose storage a
+hypervisor can write directly (Glance on the same Ceph cluster) can also be
+told where an image's data already is (``add_location``), so no data crosses
+the host. ``[image] backend`` chooses the store (docs/images.md).
+"""
+
+import abc
+
+from nativesnap import exception
+
+
+class ImageStore(metaclass=abc.ABCMeta):
+    #: ``Image.backend`` of the images this store keeps
+    backend = None
+    #: True when ``commit`` moves the data (an upload): export progress is
+    #: then shared between the driver's copy and the store's upload.
+    uploads = False
+
+    def ensure(self):
+        """Prepare the store at start-up (directories, a client)."""
+
+    def validate_export(self, context, disk_format, image_ref):
+        """Refuse (400/404) an export the store cannot take, before anything
+        is recorded; ``image_ref``: an image the caller made for it."""
+        if image_ref is not None:
+            raise exception.Invalid(
+                reason=f"image_ref names an image of an image service; the "
+                       f"{self.backend} image store has none ([image] backend)")
+
+    @abc.abstractmethod
+    def staging(self, image):
+        """The local file a driver writes ``image``'s export to."""
+
+    @abc.abstractmethod
+    def commit(self, context, image, result, progress):
+        """Make the staged export an image of this store; its location.
+        ``result``: the driver's ExportResult (size, sha256)."""
+
+    @abc.abstractmethod
+    def discard(self, context, image):
+        """Remove what an export that failed or was interrupted left."""
+
+    @abc.abstractmethod
+    def delete(self, context, image):
+        """Remove a finished image from the store."""
+
+    def add_location(self, context, image, url, metadata=None):
+        """Make data already in the store's storage at ``url`` the image."""
+        raise exception.UnsupportedOperation(
+            driver=f"{self.backend} image store", verb="add_location")
+
