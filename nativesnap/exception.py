@@ -291,6 +291,28 @@ class CinderCallFailed(NativesnapException):
         return self.kwargs.get("attempts")
 
 
+class ImageServiceCallFailed(NativesnapException):
+    """A call to the image service (Glance) failed or its answer was wrong;
+    502 because the failing peer is upstream. ``status``: Glance's HTTP status
+    when it answered, else None."""
+
+    msg_fmt = "Glance call %(call)s of image %(id)s failed: %(answer)s"
+    code = 502
+
+    @property
+    def status(self):
+        return self.kwargs.get("status")
+
+
+class ImageServiceQuotaExceeded(ImageServiceCallFailed):
+    """Glance refused the data as too large for a quota or its size limit
+    (413): the export's fault says so, as the request's own 413 would."""
+
+    msg_fmt = ("Glance refused image %(id)s as over a quota or size limit: "
+               "%(answer)s")
+    code = 413
+
+
 class InsufficientStorage(NativesnapException):
     """A disk nativesnap writes to is full (ENOSPC): nothing is wrong with the
     request or the service, and the same request succeeds once space is

@@ -198,6 +198,26 @@ def token_identity_filter(global_conf, **local_conf):
     return make_filter
 
 
+class _RequestBody:
+    """``wsgi.input`` whose ``close()`` does nothing, as under uWSGI or
+    mod_wsgi. Glance closes the data it was given once an upload is stored;
+    cheroot's input object would close the connection's reader with it, and
+    the client's next request on that kept-alive connection would get a 500
+    from cheroot itself."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def __getattr__(self, name):
+        return getattr(self._body, name)
+
+    def __iter__(self):
+        return iter(self._body)
+
+    def close(self):
+        pass
+
+
 def _access_logged(app):
     """``app`` writing one line per request to Glance's log when it ends."""
     import logging
@@ -206,6 +226,8 @@ def _access_logged(app):
 
     def logged(environ, start_response):
         began = time.monotonic()
+        if "wsgi.input" in environ:
+            environ["wsgi.input"] = _RequestBody(environ["wsgi.input"])
         status = ["-"]
 
         def start(line, headers, exc_info=None):

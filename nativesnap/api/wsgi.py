@@ -42,6 +42,7 @@ FAULT_NAMES = {
     415: "badMediaType",
     500: "computeFault",
     501: "notImplemented",
+    502: "badGateway",
     503: "serviceUnavailable",
 }
 

@@ -1,10 +1,10 @@
 """The proxy: every verb of the API as a method returning resources.
 
-In openstacksdk's style: ``servers()`` and ``snapshots()`` are generators that
-follow the listing's ``next`` links page by page; ``get_*`` fetch one;
-``find_*`` accept a name or an id; the mutating verbs return what the API
-answered; ``wait_for_status``/``wait_for_delete``/``wait_for_task`` poll a
-resource until it gets where it should, for a bounded time.
+In openstacksdk's style: ``servers()``, ``snapshots()`` and ``images()`` are
+generators that follow the listing's ``next`` links page by page; ``get_*``
+fetch one; ``find_*`` accept a name or an id; the mutating verbs return what
+the API answered; ``wait_for_status``/``wait_for_delete``/``wait_for_task``
+poll a resource until it gets where it should, for a bounded time.
 """
 
 import time
@@ -18,8 +18,6 @@ from nativesnap.client import resource as res
 DEFAULT_TIMEOUT = 600
 #: how often a wait polls (seconds)
 DEFAULT_INTERVAL = 0.5
-#: microversion 1.1: a snapshot's view lists its exports (images)
-IMAGES_VERSION = (1, 1)
 
 
 def _id(value):
@@ -75,6 +73,20 @@ class Proxy:
         else:
             path = res.Snapshot.path_of(_id(server))
         return self._list(res.Snapshot, path, params, None if paginated else 1)
+
+    def images(self, all_projects=False, status=None, snapshot=None,
+               server=None, limit=None, marker=None, sort_key=None,
+               sort_dir=None, paginated=True):
+        """Every image the caller may see; of one snapshot or server (ids or
+        resources) when given. Images stay listed after their snapshot and
+        server are deleted."""
+        params = _drop_none(all_projects="1" if all_projects else None,
+                            status=status, snapshot_id=_id(snapshot),
+                            server_id=_id(server), limit=limit,
+                            marker=_id(marker), sort_key=sort_key,
+                            sort_dir=sort_dir)
+        return self._list(res.Image, "/v1/images", params,
+                          None if paginated else 1)
 
     # --- servers --------------------------------------------------------------
 
@@ -189,18 +201,28 @@ class Proxy:
     # --- images ---------------------------------------------------------------
 
     def get_image(self, image):
-        """An export's current state, from its snapshot's view (1.1)."""
-        if self._conn.api_version < IMAGES_VERSION:
-            raise exceptions.UnsupportedVersion(
-                "Following an export needs microversion 1.1 (images in the "
-                "snapshot's view); this connection uses "
-                f"{'%d.%d' % self._conn.api_version}.")
-        snapshot = self.get_snapshot(image.snapshot_id, image.server_id)
-        for found in snapshot.image_list():
-            if found.id == image.id:
-                return found
-        raise exceptions.NotFound(f"Image {image.id} could not be found in "
-                                  f"the exports of snapshot {snapshot.id}.")
+        """An image by Image or id (GET /v1/images/{id})."""
+        return res.Image.from_body(
+            self._conn.get_json(res.Image.path_of(_id(image))))
+
+    def find_image(self, name_or_id, all_projects=False):
+        """An image by id, else by its (unique) name."""
+        if isinstance(name_or_id, res.Image):
+            return name_or_id
+        if uuidutils.is_uuid_like(name_or_id):
+            return self.get_image(name_or_id)
+        return _unique(res.Image, name_or_id,
+                       [i for i in self.images(all_projects=all_projects)
+                        if i.name == name_or_id])
+
+    def delete_image(self, image, ignore_missing=False):
+        """Remove an image from its store, and its record; done when this
+        returns (204). Conflict while its export is still saving."""
+        try:
+            self._conn.request("DELETE", res.Image.path_of(_id(image)))
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
 
     # --- waiting --------------------------------------------------------------
 

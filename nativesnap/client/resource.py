@@ -1,4 +1,4 @@
-"""Resources: one class per REST resource (Server, Snapshot, the export Image).
+"""Resources: one class per REST resource (Server, Snapshot, Image).
 
 A resource is a read-only view of what the API last said about it: its
 fields are attributes (``snap.status``) and items (``snap["status"]``), and
@@ -130,23 +130,28 @@ class Snapshot(Resource):
 
 
 class Image(Resource):
-    """An export of a snapshot into the image store.
+    """A snapshot exported into the image store.
 
-    The API has no route of its own for images: an image is seen in the view
-    of its snapshot (microversion 1.1), so an Image remembers its snapshot
-    and server (``snapshot_id``, ``server_id``).
+    Images are a resource of their own (``/v1/images``): they outlive the
+    snapshot and the server they were exported from, whose ids they keep
+    (``snapshot_id``, ``server_id``). A snapshot's view (microversion 1.1)
+    lists its images too, with the same fields (``Snapshot.image_list``).
     """
 
     resource_key = "image"
     resources_key = "images"
     kind = "image"
-    fields = ("id", "name", "disk_format", "status", "progress", "size_bytes",
-              "sha256", "location", "fault", "created_at", "snapshot_id",
-              "server_id")
+    fields = ("id", "name", "project_id", "snapshot_id", "server_id",
+              "backend", "disk_format", "status", "progress", "size_bytes",
+              "sha256", "location", "fault", "created_at", "updated_at")
+
+    @staticmethod
+    def path_of(image_id):
+        return f"/v1/images/{image_id}"
 
     @property
     def path(self):
-        return Snapshot.path_of(self.server_id, self.snapshot_id)
+        return self.path_of(self.id)
 
     def refetch(self, proxy):
-        return proxy.get_image(self)
+        return proxy.get_image(self.id)

@@ -112,6 +112,17 @@ FAILPOINTS = (
      "qemu-img convert of the snapshot's disk into staging is running"),
     ("libvirt.export.converted",
      "the image is written to staging; its checksum is not computed yet"),
+    # --- image stores ---
+    ("image.export.before_create",
+     "glance: the staged image is checksummed; no Glance image is made yet"),
+    ("image.export.before_upload",
+     "glance: the image is made (queued) in Glance; no data is sent yet"),
+    ("image.export.uploading",
+     "glance: the upload has begun (the first MiB is sent, Glance's image is "
+     "saving); it is not complete"),
+    ("image.export.after_upload",
+     "glance: the data is uploaded; Glance's status and checksums are not "
+     "checked yet"),
 )
 
 NAMES = frozenset(name for name, _description in FAILPOINTS)

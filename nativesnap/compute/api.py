@@ -258,7 +258,7 @@ class API:
         image.store_ref = image_ref  # an image the caller made in the store
         self._start_task(
             context, server, states.EXPORTING, target_id=snapshot.id,
-            request={"disk_format": disk_format, "image_ref": image_ref},
+            snapshot=snapshot, request={"disk_format": disk_format, "image_ref": image_ref},
             records=[image.create],
             cast=lambda reservation: self.compute_rpcapi.export_snapshot(
                 context, server, snapshot, image, reservation))

@@ -37,6 +37,7 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap import image as image_stores
 from nativesnap import objects
+from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import volume_operation as operation_obj
 from nativesnap.virt import driver as virt_driver
@@ -75,6 +76,7 @@ class ComputeManager:
         self._rpc_server = None
         self._lock = threading.Lock()
         self._deleting = set()  # task ids of server deletes being served
+        self._other_stores = {}  # backend -> image store, see store_for
 
     @property
     def volume_api(self):
@@ -186,14 +188,42 @@ class ComputeManager:
                 recovery.recover_task(self, task.server_id, task.id)
         return record_or_reconcile
 
+    def store_for(self, image):
+        """The image store that holds ``image`` (the configured one, or the
+        one it was exported to before ``[image] backend`` changed)."""
+        backend = image.backend or self.image_store.backend
+        if backend == self.image_store.backend:
+            return self.image_store
+        with self._lock:
+            if backend not in self._other_stores:
+                self._other_stores[backend] = image_stores.load_store(backend)
+            return self._other_stores[backend]
+
     def discard_export(self, context, image):
-        """Remove what a failed or interrupted export left in its store; a
-        failure is logged (the export's own fault is what matters)."""
+        """Remove what a failed or interrupted export left in its store and
+        say in ``image.store_ref`` whether something remains (the caller
+        saves). A failure is logged, not raised: the export's own fault is
+        what matters, and ``retry_discards`` tries again."""
         try:
-            self.image_store.discard(context, image)
-        except Exception:
-            LOG.exception("Could not remove what export %s left in the %s "
-                          "image store", image.id, image.backend)
+            image.store_ref = self.store_for(image).discard(context, image)
+        except Exception as e:
+            LOG.error("Could not remove what export %s left in the %s image "
+                      "store (tried again every [image] "
+                      "discard_retry_interval s): %s", image.id, image.backend,
+                      getattr(e, "message", None) or e)
+
+    def retry_discards(self, context):
+        """Failed exports of this host whose store could not be cleaned up
+        when they failed (Glance was down): try again."""
+        for image in image_obj.ImageList.get_by_status(
+                context, (states.IMAGE_ERROR,), host=self.host):
+            if not self.store_for(image).pending_discard(image):
+                continue
+            self.discard_export(context, image)
+            if not self.store_for(image).pending_discard(image):
+                LOG.info("Removed what failed export %s left in the %s image "
+                         "store", image.id, image.backend)
+                image.save()
 
     @staticmethod
     def holds_lock(server, task_id):
@@ -273,8 +303,9 @@ class ComputeManager:
         driver = self.driver_for(server)
         request = request or {}
         if task_state == states.EXPORTING:
-            self.image_store.validate_export(context, request["disk_format"],
-                                             request.get("image_ref"))
+            self.image_store.validate_export(
+                context, snapshot.project_id, request["disk_format"],
+                request.get("image_ref"))
         elif task_state == states.SNAPSHOTTING:
             driver.validate_snapshot_request(
                 server, request.get("kind"), request["memory"],
@@ -293,7 +324,7 @@ class ComputeManager:
         if image.status == states.IMAGE_SAVING:
             raise exception.Conflict(f"Image {image.id} is still being saved; "
                                      "delete it once its export has ended.")
-        self.image_store.delete(context, image)
+        self.store_for(image).delete(context, image)
         image.destroy()
 
     @messaging.expose
@@ -441,6 +472,8 @@ class ComputeManager:
                  lambda: self.check_orphaned_tasks(context, orphan_grace))]
         if sync_interval > 0:
             jobs.append((sync_interval, lambda: self.sync_servers(context)))
+        jobs.append((CONF.image.discard_retry_interval,
+                     lambda: self.retry_discards(context)))
         next_run = [time.monotonic() + every for every, _ in jobs]
         while not self._stop.wait(WAIT_CHECK_SECONDS):
             for index, (every, work) in enumerate(jobs):

@@ -58,7 +58,8 @@ def recover(manager, context):
             _recover_snapshot(manager, context, server, snapshot)
         except Exception:
             LOG.exception("Recovering snapshot %s failed", snapshot.id)
-    for image in image_obj.ImageList.get_by_status(context, (states.IMAGE_SAVING,)):
+    for image in image_obj.ImageList.get_by_status(
+            context, (states.IMAGE_SAVING,), host=manager.host):
         if image.snapshot_id in waited_on:
             continue
         manager.discard_export(context, image)

@@ -294,9 +294,11 @@ class Export(ServerTask):
     def work(self, task):
         failpoints.hit("manager.export.before_driver")
         image, store = self.image, self.manager.image_store
-        # Which store and compute service hold it, before anything is made.
+        # Which store, compute service and store object hold it, before
+        # anything is made: a crash after this leaves it findable.
         image.backend = store.backend
         image.host = self.manager.host
+        store.assign(image)
         image.save()
         progress = self.progress(task, image)
         # With an upload after it, the driver's copy is the first half.
@@ -306,7 +308,8 @@ class Export(ServerTask):
             image.disk_format, lambda percent: progress(percent * share))
         failpoints.hit("manager.export.before_rename")
         location = store.commit(self.context, image, result,
-                                lambda percent: progress(50 + percent / 2))
+                                lambda percent: progress(50 + percent / 2),
+                                hypervisor=self.server.driver)
         return result, location
 
     def succeeded(self, task, outcome):

@@ -7,6 +7,7 @@ from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import fault_injection
+from nativesnap.conf import glance
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
@@ -21,5 +22,6 @@ image.register_opts(CONF)
 cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
 fault_injection.register_opts(CONF)
+glance.register_opts(CONF)
 messaging.register_opts(CONF)
 vmware.register_opts(CONF)

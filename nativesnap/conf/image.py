@@ -15,6 +15,11 @@ opts = [
                     "<store_path>/<image_id>.<disk_format>; names given by users "
                     "are labels only and never part of a path. Exports to Glance "
                     "are staged in its .staging directory too."),
+    cfg.IntOpt("discard_retry_interval", default=60, min=1,
+               help="Seconds between the compute service's attempts to remove "
+                    "what a failed export left in an image store that could "
+                    "not be reached when it failed (a Glance image nativesnap "
+                    "created), so that nothing stays half-made there."),
 ]
 
 

@@ -11,6 +11,7 @@ from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import fault_injection
+from nativesnap.conf import glance
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
@@ -18,7 +19,8 @@ from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image, libvirt, vmware, fault_injection, cinder)
+_MODULES = (default, api, image, libvirt, vmware, fault_injection, cinder,
+            glance)
 
 
 def list_opts():

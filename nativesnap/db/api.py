@@ -492,10 +492,16 @@ def image_destroy(context, image_id):
             raise exception.ImageNotFound(image_id=image_id)
 
 
-def image_get_by_status(context, statuses):
+def image_get_by_status(context, statuses, host=None):
+    """Images in ``statuses``; with ``host``, those that compute service made
+    (and those of an older release that did not record one)."""
     with reader(context) as session:
-        return [_to_dict(r) for r in session.query(models.Image).filter(
-            models.Image.status.in_(list(statuses)))]
+        query = session.query(models.Image).filter(
+            models.Image.status.in_(list(statuses)))
+        if host is not None:
+            query = query.filter(sa.or_(models.Image.host == host,
+                                        models.Image.host.is_(None)))
+        return [_to_dict(r) for r in query]
 
 
 def server_current_snapshot_ids(context, server_ids):

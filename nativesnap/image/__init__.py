@@ -3,10 +3,14 @@
 from nativesnap.conf import CONF
 
 
-def load_store():
-    """The store ``[image] backend`` names (image/store.py's interface)."""
-    if CONF.image.backend == "glance":
+def load_store(backend=None):
+    """The store ``backend`` names, by default ``[image] backend``'s
+    (image/store.py's interface)."""
+    backend = backend or CONF.image.backend
+    if backend == "glance":
         from nativesnap.image import glance
-        return glance.GlanceImageStore()
-    from nativesnap.image import local
-    return local.LocalImageStore(CONF.image.store_path)
+        return glance.GlanceImageStore(CONF, CONF.image.store_path)
+    if backend == "local":
+        from nativesnap.image import local
+        return local.LocalImageStore(CONF.image.store_path)
+    raise ValueError(f"unknown image store backend {backend!r}")

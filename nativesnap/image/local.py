@@ -44,7 +44,7 @@ class LocalImageStore(store.ImageStore):
     def staging(self, image):
         return self.staging_path(image.id, image.disk_format)
 
-    def commit(self, context, image, result, progress):
+    def commit(self, context, image, result, progress, hypervisor=None):
         """Move the finished staging file into place; its location URL."""
         final = self.final_path(image.id, image.disk_format)
         os.replace(self.staging(image), final)
@@ -58,6 +58,7 @@ class LocalImageStore(store.ImageStore):
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+        return image.store_ref
 
     def delete(self, context, image):
         self.discard(context, image)

@@ -26,32 +26,45 @@ class ImageStore(metaclass=abc.ABCMeta):
     def ensure(self):
         """Prepare the store at start-up (directories, a client)."""
 
-    def validate_export(self, context, disk_format, image_ref):
+    def validate_export(self, context, project_id, disk_format, image_ref):
         """Refuse (400/404) an export the store cannot take, before anything
-        is recorded; ``image_ref``: an image the caller made for it."""
+        is recorded; ``image_ref``: an image the caller made for it, which
+        must belong to ``project_id`` (the snapshot's)."""
         if image_ref is not None:
             raise exception.Invalid(
                 reason=f"image_ref names an image of an image service; the "
                        f"{self.backend} image store has none ([image] backend)")
+
+    def assign(self, image):
+        """Name, in ``image.store_ref``, what the store will make for it, so
+        that it can be found and removed after a crash (the caller saves)."""
 
     @abc.abstractmethod
     def staging(self, image):
         """The local file a driver writes ``image``'s export to."""
 
     @abc.abstractmethod
-    def commit(self, context, image, result, progress):
+    def commit(self, context, image, result, progress, hypervisor=None):
         """Make the staged export an image of this store; its location.
-        ``result``: the driver's ExportResult (size, sha256)."""
+        ``result``: the driver's ExportResult (size, sha256); ``hypervisor``:
+        the driver that made it (recorded where the store keeps metadata)."""
 
     @abc.abstractmethod
     def discard(self, context, image):
-        """Remove what an export that failed or was interrupted left."""
+        """Remove what an export that failed or was interrupted left; the
+        ``store_ref`` its record keeps afterwards. Raises when the store
+        cannot be reached (``pending_discard`` stays true)."""
+
+    def pending_discard(self, image):
+        """Whether a failed export may still have left something that
+        ``discard`` removes (the compute service tries again)."""
+        return False
 
     @abc.abstractmethod
     def delete(self, context, image):
         """Remove a finished image from the store."""
 
-    def add_location(self, context, image, url, metadata=None):
+    def add_location(self, context, image, url, metadata=None, hypervisor=None):
         """Make data already in the store's storage at ``url`` the image."""
         raise exception.UnsupportedOperation(
             driver=f"{self.backend} image store", verb="add_location")

@@ -95,5 +95,6 @@ class ImageList(base.NativesnapObjectListBase, base.NativesnapObject):
                               db.image_get_all_by_snapshots(context, snapshot_ids))
 
     @classmethod
-    def get_by_status(cls, context, statuses):
-        return cls._from_rows(context, Image, db.image_get_by_status(context, statuses))
+    def get_by_status(cls, context, statuses, host=None):
+        return cls._from_rows(context, Image,
+                              db.image_get_by_status(context, statuses, host))

@@ -23,7 +23,7 @@ V1_1 = {MICROVERSION: "snapshot 1.1"}
 FAULT_NAMES = {400: "badRequest", 401: "unauthorized", 403: "forbidden",
                404: "itemNotFound", 405: "badMethod", 406: "notAcceptable",
                409: "conflictingRequest", 413: "overLimit", 500: "computeFault",
-               503: "serviceUnavailable"}
+               502: "badGateway", 503: "serviceUnavailable"}
 
 TABLES = ("servers", "snapshots", "images")
 

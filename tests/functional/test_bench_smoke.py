@@ -1,6 +1,7 @@
 """The benchmarks keep running: `bench/api --quick` finishes against a real
-nativesnap-api, `bench/vmware --samples 1` against the vCenter simulator, and
-both write valid JSON with every figure. No timing is asserted (figures are
+nativesnap-api, `bench/vmware --samples 1` against the vCenter simulator,
+`bench/glance` (a small disk) against a real Glance, and each writes valid
+JSON with every figure. No timing is asserted (figures are
 read against their targets in the benchmark's own table)."""
 
 import json
@@ -37,3 +38,20 @@ def test_bench_vmware_runs_against_the_simulator_and_counts_soap_calls(tmp_path)
     assert rows["create"]["soap_calls"]["CreateSnapshot_Task"] == 1
     assert all(r["nativesnap_ms"] > 0 and r["pyvmomi_ms"] > 0
                for r in rows.values())
+
+
+def test_bench_glance_exports_a_small_disk_and_reports_throughput_and_memory(
+        tmp_path):
+    out = tmp_path / "glance.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench",
+                                                        "glance"),
+                           "--size-mib", "32", "--samples", "1", "--json",
+                           str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    rows = {r["operation"]: r for r in result["rows"]}
+    assert set(rows) == {"local copy", "glance upload", "export"}
+    assert all(r["median_s"] > 0 and r["mib_per_s"] > 0 for r in rows.values())
+    assert result["rss_peak_above_idle_mib"] >= 0
+    assert result["export_over_floor"] > 0

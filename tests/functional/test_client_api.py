@@ -165,7 +165,68 @@ def test_export_returns_an_image_that_wait_for_status_follows_to_active(client):
     assert image.snapshot_id == snap.id and image.server_id == server.id
     image = client.wait_for_status(image, "active", timeout=30, interval=0.05)
     assert image.size_bytes > 0 and len(image.sha256) == 64
+    assert list(image.to_dict()) == list(Image.fields) + ["links"]
     assert [i.id for i in client.get_snapshot(snap).image_list()] == [image.id]
+
+
+# --- images -------------------------------------------------------------------
+
+
+def test_images_list_find_and_delete_exports_across_pages(client):
+    server = adopt(client)
+    first, second = available(client, server, "a"), available(client, server, "b")
+    mine = {client.wait_for_status(client.export_snapshot(first, f"i{n}"),
+                                   "active", timeout=30, interval=0.05).id
+            for n in range(PAGE_SIZE)}
+    last = client.wait_for_status(client.export_snapshot(second, "last"),
+                                  "active", timeout=30, interval=0.05)
+    counter = CountingConnection(client)
+    listed = list(client.images())
+    assert {i.id for i in listed} == mine | {last.id}
+    assert all(isinstance(i, Image) for i in listed)
+    assert len(counter.urls) == 2  # 3 + 1
+    assert {i.id for i in client.images(snapshot=first)} == mine
+    assert [i.id for i in client.images(server=server.id,
+                                        status="active",
+                                        snapshot=second.id)] == [last.id]
+    assert list(client.images(status="error")) == []
+
+    assert client.find_image("last") == client.get_image(last.id)
+    assert client.find_image(last.id).snapshot_id == second.id
+    assert client.delete_image(client.find_image("last")) is None
+    assert client.wait_for_delete(last, timeout=5, interval=0.05) is None
+    with pytest.raises(exceptions.NotFound) as err:
+        client.get_image(last.id)
+    assert err.value.message == f"Image {last.id} could not be found."
+    assert client.delete_image(last, ignore_missing=True) is None
+    with pytest.raises(exceptions.NotFound, match="No image with ID or name"):
+        client.find_image("last")
+
+
+def test_an_export_is_followed_at_microversion_1_0_too(client_api,
+                                                       admin_token):
+    old = Client(client_api.url, token=admin_token, api_version="1.0")
+    snap = available(old, adopt(old))
+    image = old.wait_for_status(old.export_snapshot(snap, "old"), "active",
+                                timeout=30, interval=0.05)
+    assert image.status == "active" and image.snapshot_id == snap.id
+    assert [i.id for i in old.images()] == [image.id]
+
+
+def test_an_image_outlives_its_snapshot_and_server(client, client_api):
+    server = adopt(client)
+    snap = available(client, server)
+    image = client.wait_for_status(client.export_snapshot(snap, "kept"),
+                                   "active", timeout=30, interval=0.05)
+    client.wait_for_delete(client.delete_snapshot(snap), timeout=30,
+                           interval=0.05)
+    client.delete_server(server)
+    client.wait_for_delete(server, timeout=30, interval=0.05)
+    kept = client.get_image(image.id)
+    assert kept.status == "active" and kept.server_id == server.id
+    assert [i.id for i in client.images(server=server)] == [image.id]
+    client.delete_image(kept)
+    assert list(client.images()) == []
 
 
 # --- waits --------------------------------------------------------------------

@@ -38,9 +38,13 @@ SNAPSHOT_FIELDS = ["id", "server_id", "project_id", "name", "description",
                    "consistency", "parent_id", "is_current", "size_bytes",
                    "frozen_ms", "paused_ms", "volumes", "disks", "fault",
                    "created_at", "updated_at", "images"]
-IMAGE_FIELDS = ["id", "name", "disk_format", "status", "progress", "size_bytes",
-                "sha256", "location", "fault", "created_at", "snapshot_id",
-                "server_id"]
+IMAGE_LIST = ["ID", "Name", "Status", "Progress", "Disk Format", "Size Bytes",
+              "Snapshot ID", "Created At"]
+IMAGE_LIST_LONG = IMAGE_LIST + ["Server ID", "Backend", "Location", "SHA256",
+                                "Project ID"]
+IMAGE_FIELDS = ["id", "name", "project_id", "snapshot_id", "server_id",
+                "backend", "disk_format", "status", "progress", "size_bytes",
+                "sha256", "location", "fault", "created_at", "updated_at"]
 
 
 def adopt(api, token, prefix="vm-", name=None):
@@ -54,6 +58,18 @@ def create(api, token, server_id, name, *extra):
     return cli.ok_json(cli.run(api, "snapshot", "create", "--server", server_id,
                                name, "--wait", "--timeout", "30", "-f", "json",
                                *extra, token=token))
+
+
+def export(api, token, snapshot_id, image_name):
+    return cli.ok_json(cli.run(api, "snapshot", "export", snapshot_id,
+                               "--image-name", image_name, "--wait",
+                               "--timeout", "30", "-f", "json", token=token))
+
+
+def image_ids(api, token, *args):
+    rows = cli.ok_json(cli.run(api, "image", "list", *args, "-f", "json",
+                               token=token))
+    return sorted(r["ID"] for r in rows)
 
 
 # --- servers ------------------------------------------------------------------
@@ -262,6 +278,168 @@ def test_snapshot_export_wait_ends_with_the_active_image(client_api,
     assert [i["id"] for i in shown["images"]] == [image["id"]]
 
 
+# --- images -------------------------------------------------------------------
+
+
+def test_image_list_shows_an_export_with_the_documented_columns(client_api,
+                                                                admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "gold")
+    image = export(client_api, admin_token, snap["id"], "golden")
+    rows = cli.ok_json(cli.run(client_api, "image", "list", "-f", "json",
+                               token=admin_token))
+    assert rows == [{"ID": image["id"], "Name": "golden", "Status": "active",
+                     "Progress": 100, "Disk Format": "qcow2",
+                     "Size Bytes": image["size_bytes"],
+                     "Snapshot ID": snap["id"],
+                     "Created At": image["created_at"]}]
+    long_rows = cli.ok_json(cli.run(client_api, "image", "list", "--long",
+                                    "-f", "json", token=admin_token))
+    assert list(long_rows[0]) == IMAGE_LIST_LONG
+    assert long_rows[0]["Server ID"] == server["id"]
+    assert long_rows[0]["Backend"] == "local"
+    assert long_rows[0]["Location"] == image["location"]
+    assert long_rows[0]["SHA256"] == image["sha256"]
+    assert long_rows[0]["Project ID"] == admin_token.split(":")[1]
+
+
+def test_image_list_follows_pages_and_filters_by_snapshot_server_and_status(
+        client_api, admin_token):
+    one, two = adopt(client_api, admin_token), adopt(client_api, admin_token)
+    first = create(client_api, admin_token, one["id"], "first")
+    second = create(client_api, admin_token, one["id"], "second")
+    other = create(client_api, admin_token, two["id"], "other")
+    of_first = [export(client_api, admin_token, first["id"], f"f{i}")["id"]
+                for i in range(PAGE_SIZE)]
+    of_second = export(client_api, admin_token, second["id"], "s0")["id"]
+    of_other = export(client_api, admin_token, other["id"], "o0")["id"]
+    everything = sorted(of_first + [of_second, of_other])
+
+    assert image_ids(client_api, admin_token) == everything  # two pages
+    assert image_ids(client_api, admin_token, "--snapshot",
+                     "first") == sorted(of_first)
+    assert image_ids(client_api, admin_token, "--snapshot",
+                     second["id"]) == [of_second]
+    assert image_ids(client_api, admin_token, "--server",
+                     one["name"]) == sorted(of_first + [of_second])
+    assert image_ids(client_api, admin_token, "--server", two["id"],
+                     "--snapshot", "other") == [of_other]
+    assert image_ids(client_api, admin_token, "--status",
+                     "active") == everything
+    assert image_ids(client_api, admin_token, "--status", "error") == []
+    named = cli.ok_json(cli.run(client_api, "image", "list", "--sort-key",
+                                "name", "--sort-dir", "asc", "--limit", "2",
+                                "-f", "json", token=admin_token))
+    assert [r["Name"] for r in named] == ["f0", "f1"]
+    cli.fails(cli.run(client_api, "image", "list", "--status", "gone",
+                      token=admin_token), "HTTP 400")
+
+
+def test_image_list_all_projects_shows_every_projects_images_to_admins(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "s")
+    image = export(client_api, admin_token, snap["id"], "theirs")
+    other_admin = f"admin:{helpers.unique('proj-')}"
+    assert image_ids(client_api, other_admin) == []
+    assert image["id"] in image_ids(client_api, other_admin, "--all-projects")
+    cli.fails(cli.run(client_api, "image", "list", "--all-projects",
+                      token="alice:proj-a"), "HTTP 403", "Policy")
+
+
+def test_image_show_finds_an_image_by_name_or_by_id(client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "s")
+    image = export(client_api, admin_token, snap["id"], "named")
+    by_name = cli.ok_json(cli.run(client_api, "image", "show", "named", "-f",
+                                  "json", token=admin_token))
+    by_id = cli.ok_json(cli.run(client_api, "image", "show", image["id"], "-f",
+                                "json", token=admin_token))
+    assert by_name == by_id and list(by_id) == IMAGE_FIELDS
+    assert by_id["id"] == image["id"] and by_id["status"] == "active"
+    assert by_id["snapshot_id"] == snap["id"]
+    assert by_id["server_id"] == server["id"]
+    value = cli.ok(cli.run(client_api, "image", "show", "named", "-f", "value",
+                           "-c", "status", token=admin_token))
+    assert value.strip() == "active"
+    twin = export(client_api, admin_token, snap["id"], "named")
+    cli.fails(cli.run(client_api, "image", "show", "named", token=admin_token),
+              "2 images are named 'named'", twin["id"])
+    cli.fails(cli.run(client_api, "image", "show", "no-such-image",
+                      token=admin_token),
+              "No image with ID or name 'no-such-image'")
+
+
+def test_image_delete_removes_the_image_and_its_file(client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "s")
+    image = export(client_api, admin_token, snap["id"], "doomed")
+    path = image["location"][len("file://"):]
+    assert os.path.exists(path)
+    out = cli.ok(cli.run(client_api, "image", "delete", "doomed",
+                         token=admin_token))
+    assert out == ""
+    assert not os.path.exists(path)
+    cli.fails(cli.run(client_api, "image", "show", image["id"],
+                      token=admin_token),
+              f"Image {image['id']} could not be found.", "HTTP 404")
+    assert image_ids(client_api, admin_token) == []
+    # Of several, each failure is reported and the others are deleted.
+    kept = export(client_api, admin_token, snap["id"], "next")
+    stderr = cli.fails(cli.run(client_api, "image", "delete", kept["id"],
+                               image["id"], token=admin_token),
+                       f"Failed to delete image {image['id']}",
+                       "1 of 2 images could not be deleted")
+    assert kept["id"] not in stderr.split("could not be deleted:")[-1]
+    assert image_ids(client_api, admin_token) == []
+
+
+def test_image_delete_of_an_export_still_saving_exits_1_with_the_conflict(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token, prefix="slow-")
+    snap = create(client_api, admin_token, server["id"], "s")
+    saving = cli.ok_json(cli.run(client_api, "snapshot", "export", snap["id"],
+                                 "--image-name", "busy", "-f", "json",
+                                 token=admin_token))
+    assert saving["status"] == "saving"
+    cli.fails(cli.run(client_api, "image", "delete", saving["id"],
+                      token=admin_token), "still being saved", "HTTP 409")
+    helpers.wait_idle(client_api, server["id"], admin_token)
+    cli.ok(cli.run(client_api, "image", "delete", "busy", token=admin_token))
+    assert image_ids(client_api, admin_token) == []
+
+
+def test_an_image_outlives_its_snapshot_and_server_and_can_be_deleted(
+        client_api, admin_token):
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "s")
+    image = export(client_api, admin_token, snap["id"], "orphan")
+    cli.ok(cli.run(client_api, "snapshot", "delete", snap["id"], "--server",
+                   server["id"], "--wait", "--timeout", "30",
+                   token=admin_token))
+    cli.ok(cli.run(client_api, "server", "delete", server["id"],
+                   token=admin_token))
+    deadline = time.monotonic() + 30
+    while client_api.request("GET", f"/v1/servers/{server['id']}",
+                             token=admin_token).status_code != 404:
+        assert time.monotonic() < deadline, "the server was not deleted"
+        time.sleep(0.05)
+
+    assert image_ids(client_api, admin_token) == [image["id"]]
+    # Its server and snapshot are gone: their ids still filter.
+    assert image_ids(client_api, admin_token, "--server",
+                     server["id"]) == [image["id"]]
+    assert image_ids(client_api, admin_token, "--snapshot",
+                     snap["id"]) == [image["id"]]
+    shown = cli.ok_json(cli.run(client_api, "image", "show", "orphan", "-f",
+                                "json", token=admin_token))
+    assert shown["status"] == "active" and shown["snapshot_id"] == snap["id"]
+    assert shown["server_id"] == server["id"]
+    cli.ok(cli.run(client_api, "image", "delete", "orphan", token=admin_token))
+    assert image_ids(client_api, admin_token) == []
+    assert not os.path.exists(image["location"][len("file://"):])
+
+
 # --- --wait failures -----------------------------------------------------------------
 
 
@@ -442,7 +620,8 @@ def test_help_of_every_command_shows_its_usage_and_an_example(client_api):
 def test_complete_prints_a_bash_completion_that_knows_every_command():
     out = cli.ok(cli.run(None, "complete", token=None))
     assert "_nativesnap()" in out and "complete -F _nativesnap nativesnap" in out
-    for word in ("server", "snapshot", "revert", "spawn", "export", "adopt"):
+    for word in ("server", "snapshot", "image", "revert", "spawn", "export",
+                 "adopt"):
         assert word in out
     # The options of a command are offered too.
     assert "--wait" in out and "--timeout" in out

@@ -37,6 +37,31 @@ def test_openstack_native_snapshot_create_wait_and_list_as_json(client_api,
                              "Kind", "Consistency", "Current", "Created At"]
 
 
+def test_openstack_native_image_list_show_and_delete(client_api, admin_token):
+    server = helpers.adopt(client_api, project_id=None, token=admin_token)
+    snap = helpers.available_snapshot(client_api, server["id"],
+                                      token=admin_token)
+    exported = helpers.export(client_api, server["id"], snap["id"],
+                              token=admin_token, image_name="osc-image")
+    shown = cli.ok_json(cli.openstack(
+        client_api, "native", "image", "show", "osc-image", "-f", "json",
+        token=admin_token))
+    assert shown["id"] == exported["id"] and shown["snapshot_id"] == snap["id"]
+    assert "links" not in shown
+    rows = cli.ok_json(cli.openstack(client_api, "native", "image", "list",
+                                     "--snapshot", snap["id"], "-f", "json",
+                                     token=admin_token))
+    assert [r["ID"] for r in rows] == [exported["id"]]
+    assert list(rows[0]) == ["ID", "Name", "Status", "Progress", "Disk Format",
+                             "Size Bytes", "Snapshot ID", "Created At"]
+    helpers.wait_idle(client_api, server["id"], admin_token)
+    assert cli.ok(cli.openstack(client_api, "native", "image", "delete",
+                                exported["id"], token=admin_token)) == ""
+    cli.fails(cli.openstack(client_api, "native", "image", "show",
+                            exported["id"], token=admin_token),
+              f"Image {exported['id']} could not be found.", "HTTP 404")
+
+
 def test_openstack_native_errors_exit_1_with_the_api_message(client_api,
                                                             admin_token):
     server = helpers.adopt(client_api, project_id=None, token=admin_token)

@@ -6,12 +6,13 @@ schemas the API enforces: valid ones (positive) and ones breaking the schema
 (negative), as an admin and as a project member of the same project, now and
 then without a token or with a malformed one, with microversion headers both
 served and not. Path and body ids that are well-formed UUIDs are aimed, for
-part of the cases, at real resources (seeded servers and their snapshots,
-remade whenever the fuzzer deletes them), so the handlers, the manager and the
-fake driver are reached and not only the validators. A share of the requests
-is then spoilt below what a schema can describe, which schemathesis cannot
-generate: a JSON string holding a lone UTF-16 surrogate, a path or a query
-string that is not UTF-8 once percent-decoded.
+part of the cases, at real resources (seeded servers, their snapshots and an
+image exported from one, remade whenever the fuzzer deletes them), so the
+handlers, the manager and the fake driver are reached and not only the
+validators. A share of the requests is then spoilt below what a schema can
+describe, which schemathesis cannot generate: a JSON string holding a lone
+UTF-16 surrogate, a path or a query string that is not UTF-8 once
+percent-decoded.
 
 Every answer must be:
 - never a 5xx;
@@ -125,6 +126,7 @@ class Seeds:
         self.server = self.other_server = self.volume_server = None
         self.volume_id = str(uuid.uuid4())
         self.snapshots, self.other_snapshots = [], []
+        self.image = None
         self.stale = True
         self.fresh = None
         self.aimed = None
@@ -174,7 +176,21 @@ class Seeds:
             self.volume_server, ref=f"volumes-{self.volume_id}")
         self.snapshots = self._available(self.server, 2)
         self.other_snapshots = self._available(self.other_server, 1)
+        self.image = self._active_image(self.image)
         self.stale = False
+
+    def _active_image(self, image_id):
+        """An image exported from a seed snapshot (remade once deleted)."""
+        if image_id is not None:
+            resp = self._call("GET", f"/v1/images/{image_id}")
+            if resp.status_code == 200:
+                return image_id
+        resp = self._call(
+            "POST", h.snapshot_path(self.server, self.snapshots[0]) + "/action",
+            json={"export": {"image_name": "fuzz-seed"}})
+        image_id = h.ok(resp, 202)["image"]["id"]
+        self._wait_idle(self.server)
+        return image_id
 
     def _target(self, aim):
         if aim == "fresh":
@@ -198,6 +214,8 @@ class Seeds:
         params = case.path_parameters or {}
         if _uuid(params.get("server_id")):
             params["server_id"] = server
+        if _uuid(params.get("image_id")):
+            params["image_id"] = self.image
         if _uuid(params.get("snapshot_id")):
             # Now and then a snapshot of another server under this one.
             params["snapshot_id"] = own if pick % 3 != 2 else (
@@ -207,8 +225,9 @@ class Seeds:
         self._aim_delete_info(query)
         if _uuid(query.get("marker")):
             # A marker from the listing itself: a page after it.
-            query["marker"] = (server if case.operation.path == "/v1/servers"
-                               else own)
+            query["marker"] = {"/v1/servers": server,
+                               "/v1/images": self.image}.get(
+                case.operation.path, own)
         body = case.body
         if isinstance(body, dict) and len(body) == 1:
             inner = next(iter(body.values()))

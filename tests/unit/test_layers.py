@@ -17,7 +17,7 @@ from tests import fixtures
 
 PACKAGE = os.path.join(fixtures.REPO, "nativesnap")
 LINT_IMPORTS = os.path.join(os.path.dirname(sys.executable), "lint-imports")
-CONTRACTS = 6
+CONTRACTS = 7
 
 
 def lint_imports(cwd, package_parent):

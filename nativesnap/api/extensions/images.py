@@ -62,7 +62,7 @@ class ImagesController(wsgi.Controller):
                                                   POLICY % "show"))}
 
     @wsgi.response(204)
-    @wsgi.expected_errors((404, 409))
+    @wsgi.expected_errors((404, 409, 502))
     def delete(self, req, image_id):
         """Delete an exported image from its store, and its record."""
         image = self._get(req.context, image_id, POLICY % "delete")

@@ -112,7 +112,8 @@ class ServerSnapshotsController(wsgi.Controller):
             headers={"Location": self._location(req, server.id, snapshot.id)})
 
     @wsgi.response(202)
-    @wsgi.expected_errors((400, 404, 409))
+    # 502: the image service (Glance) failed when asked about image_ref.
+    @wsgi.expected_errors((400, 404, 409, 502))
     def action(self, req, server_id, snapshot_id, body):
         return self.dispatch_action(req, body, server_id=server_id,
                                     snapshot_id=snapshot_id)

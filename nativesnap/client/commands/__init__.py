@@ -2,6 +2,7 @@
 by setup.cfg's ``openstack.native.v1`` entry points (``openstack native ...``);
 a unit test keeps the two equal."""
 
+from nativesnap.client.commands import images
 from nativesnap.client.commands import servers
 from nativesnap.client.commands import snapshots
 
@@ -18,4 +19,7 @@ COMMANDS = {
     "snapshot show": snapshots.ShowSnapshot,
     "snapshot delete": snapshots.DeleteSnapshot,
     "snapshot export": snapshots.ExportSnapshot,
+    "image list": images.ListImage,
+    "image show": images.ShowImage,
+    "image delete": images.DeleteImage,
 }

@@ -10,17 +10,34 @@ from nativesnap.client import resource as res
 
 SERVER = "11111111-1111-4111-8111-111111111111"
 SNAP = "22222222-2222-4222-8222-222222222222"
+IMAGE = "33333333-3333-4333-8333-333333333333"
+
+
+class FakeResponse:
+    def __init__(self, body=None):
+        self.body = body
+
+    def json(self):
+        return self.body
 
 
 class FakeConnection:
     """Answers GETs from a table of url -> body (or a list of bodies, one per
-    call: the states a polled resource goes through)."""
+    call: the states a polled resource goes through); other requests from
+    (method, url) -> body or exception."""
 
     api_version = (1, 1)
 
     def __init__(self, answers):
         self.answers = answers
         self.calls = []
+
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, url))
+        answer = self.answers[(method, url)]
+        if isinstance(answer, Exception):
+            raise answer
+        return FakeResponse(answer)
 
     def get_json(self, url, params=None, **kwargs):
         self.calls.append((url, params))
@@ -151,16 +168,109 @@ def test_wait_for_task_ends_when_the_task_does_and_reports_its_fault():
         proxy.Proxy(failed).wait_for_task(server, timeout=5, interval=0.001)
 
 
-def test_an_image_is_followed_through_its_snapshots_view():
-    image_view = {"id": "img", "name": "i", "status": "active", "progress": 100}
-    conn = FakeConnection({SNAP_URL: snap_view("available", images=[image_view])})
-    image = res.Image({"id": "img", "status": "saving"}, snapshot_id=SNAP,
-                      server_id=SERVER)
-    found = proxy.Proxy(conn).get_image(image)
-    assert found.status == "active" and found.snapshot_id == SNAP
+def image_view(status="active", progress=100, name="golden", fault=None):
+    return dict(id=IMAGE, name=name, snapshot_id=SNAP, server_id=SERVER,
+                status=status, progress=progress, fault=fault)
+
+
+IMAGE_URL = f"/v1/images/{IMAGE}"
+
+
+def test_images_sends_the_filters_and_follows_images_links():
+    conn = FakeConnection({
+        "/v1/images": {"images": [image_view()], "images_links": [
+            {"rel": "next", "href": "http://api/v1/images?marker=" + IMAGE}]},
+        "http://api/v1/images?marker=" + IMAGE: {"images": [
+            dict(image_view(), id="other")]},
+    })
+    snap = res.Snapshot({"id": SNAP, "server_id": SERVER})
+    listed = list(proxy.Proxy(conn).images(
+        all_projects=True, status="active", snapshot=snap, server=SERVER,
+        limit=1, sort_key="name", sort_dir="asc"))
+    assert [i.id for i in listed] == [IMAGE, "other"]
+    assert all(isinstance(i, res.Image) for i in listed)
+    assert conn.calls[0] == ("/v1/images", {
+        "all_projects": "1", "status": "active", "snapshot_id": SNAP,
+        "server_id": SERVER, "limit": 1, "sort_key": "name",
+        "sort_dir": "asc"})
+    assert conn.calls[1][1] is None  # the next link carries the query
+    assert [i.id for i in proxy.Proxy(conn).images(paginated=False)] == [IMAGE]
+    assert conn.calls[-1] == ("/v1/images", {})
+
+
+def test_get_image_reads_the_images_own_route_at_any_microversion():
+    conn = FakeConnection({IMAGE_URL: {"image": image_view()}})
     conn.api_version = (1, 0)
-    with pytest.raises(exceptions.UnsupportedVersion, match="1.1"):
-        proxy.Proxy(conn).get_image(image)
+    p = proxy.Proxy(conn)
+    by_id = p.get_image(IMAGE)
+    by_resource = p.get_image(res.Image({"id": IMAGE, "status": "saving"}))
+    assert by_id == by_resource and by_id.status == "active"
+    assert by_id.path == IMAGE_URL and by_id.snapshot_id == SNAP
+    assert [url for url, _ in conn.calls] == [IMAGE_URL, IMAGE_URL]
+
+
+def test_find_image_by_id_or_by_a_unique_name():
+    conn = FakeConnection({
+        IMAGE_URL: {"image": image_view()},
+        "/v1/images": {"images": [
+            image_view(), dict(image_view(name="twin"), id="b"),
+            dict(image_view(name="twin"), id="c")]},
+    })
+    p = proxy.Proxy(conn)
+    assert p.find_image(IMAGE).name == "golden"
+    assert conn.calls == [(IMAGE_URL, None)]  # an id is fetched, not searched
+    assert p.find_image("golden").id == IMAGE
+    p.find_image("golden", all_projects=True)
+    assert conn.calls[-1] == ("/v1/images", {"all_projects": "1"})
+    with pytest.raises(exceptions.NoUniqueMatch,
+                       match=r"2 images are named 'twin': use an ID \(b, c\)"):
+        p.find_image("twin")
+    with pytest.raises(exceptions.NotFound, match="No image with ID or name 'x'"):
+        p.find_image("x")
+    image = res.Image(image_view())
+    assert p.find_image(image) is image
+
+
+def test_delete_image_sends_delete_and_ignores_a_missing_one_if_told():
+    conn = FakeConnection({("DELETE", IMAGE_URL): None})
+    p = proxy.Proxy(conn)
+    assert p.delete_image(res.Image(image_view())) is None
+    assert p.delete_image(IMAGE) is None
+    assert conn.calls == [("DELETE", IMAGE_URL)] * 2
+    conn.answers[("DELETE", IMAGE_URL)] = exceptions.NotFound("gone")
+    with pytest.raises(exceptions.NotFound):
+        p.delete_image(IMAGE)
+    assert p.delete_image(IMAGE, ignore_missing=True) is None
+
+
+def test_an_export_is_followed_on_its_own_route_until_active_or_gone():
+    conn = FakeConnection({IMAGE_URL: [{"image": image_view("saving", 0)},
+                                       {"image": image_view("saving", 60)},
+                                       {"image": image_view("active", 100)}]})
+    seen = []
+    image = res.Image(image_view("saving", 0))
+    done = proxy.Proxy(conn).wait_for_status(
+        image, "active", timeout=5, interval=0.001, callback=seen.append)
+    assert done.status == "active" and seen == [0, 60, 100]
+    assert {url for url, _ in conn.calls} == {IMAGE_URL}
+    failed = FakeConnection({IMAGE_URL: [{"image": image_view(
+        "error", 0, fault={"code": 500, "message": "store full"})}]})
+    with pytest.raises(exceptions.ResourceFailure,
+                       match=rf"image {IMAGE} \('golden'\) went to status "
+                             "'error': store full"):
+        proxy.Proxy(failed).wait_for_status(image, "active", timeout=5,
+                                            interval=0.001)
+    gone = FakeConnection({IMAGE_URL: [exceptions.NotFound("gone")]})
+    assert proxy.Proxy(gone).wait_for_delete(image, timeout=5,
+                                             interval=0.001) is None
+
+
+def test_a_snapshots_view_still_lists_its_images():
+    snap = res.Snapshot(snap_view("available", images=[
+        {"id": IMAGE, "name": "golden", "status": "active"}])["snapshot"])
+    [image] = snap.image_list()
+    assert isinstance(image, res.Image) and image.path == IMAGE_URL
+    assert image.snapshot_id == SNAP and image.server_id == SERVER
 
 
 def test_resources_are_read_only_views_of_the_api_fields():

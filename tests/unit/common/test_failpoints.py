@@ -29,7 +29,7 @@ def test_registry_names_are_unique_dotted_and_described():
     assert len(names) == len(set(names))
     for name, description in failpoints.FAILPOINTS:
         layer, operation, step = name.split(".")
-        assert layer in ("manager", "libvirt")
+        assert layer in ("manager", "libvirt", "image")
         assert operation in ("create", "delete", "revert", "spawn", "export",
                              "assisted")
         assert step and description and "\n" not in description
@@ -70,11 +70,13 @@ def test_every_registered_failpoint_is_placed_once_per_path_and_only_those():
             if len(where) != ALTERNATIVE_PATHS.get(name, 1)} == {}
 
 
-def test_manager_failpoints_are_in_the_manager_and_libvirt_ones_in_the_driver():
+def test_manager_failpoints_are_in_the_manager_store_ones_in_the_store_and_libvirt_ones_in_the_driver():
     for name, places in _placed_failpoints().items():
         for where in places:
             if name.startswith("manager."):
                 assert where.startswith("nativesnap/compute/"), name
+            elif name.startswith("image."):
+                assert where.startswith("nativesnap/image/"), name
             else:
                 assert where.startswith("nativesnap/virt/libvirt/"), name
 

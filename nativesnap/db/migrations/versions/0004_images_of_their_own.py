@@ -28,3 +28,13 @@ def upgrade():
         batch.add_column(sa.Column("store_ref", sa.String(255), nullable=True))
     op.create_index("images_project_id_created_at_idx", "images",
                     ["project_id", "created_at"])
+    # Images exported before: their server and host, from their snapshot
+    # while it exists (the images of a deleted snapshot keep neither; any
+    # compute service may then remove them, docs/images.md).
+    op.execute(
+        "UPDATE images SET server_id = (SELECT snapshots.server_id FROM "
+        "snapshots WHERE snapshots.id = images.snapshot_id) "
+        "WHERE server_id IS NULL")
+    op.execute(
+        "UPDATE images SET host = (SELECT servers.host FROM servers "
+        "WHERE servers.id = images.server_id) WHERE host IS NULL")
