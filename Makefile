@@ -1,6 +1,6 @@
 # nativesnap — set-up, run and test on a Debian 12 host (as root).
 #   make run    install everything, sync the database, serve on 127.0.0.1:8779
-#   make test   install everything, start libvirtd, PostgreSQL and RabbitMQ, run all tests
+#   make test   install everything, start libvirtd, PostgreSQL, RabbitMQ and a one-node Ceph, run all tests
 #   make demo   the same set-up, then watch snapshots of a real TCG guest (tools/demo)
 # The set-up is idempotent: a second run only does what is missing.
 
@@ -39,6 +39,7 @@ test: setup
 	tools/start-libvirtd
 	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" \
 	NATIVESNAP_TEST_RABBIT_URL="$$(tools/start-rabbitmq)" \
+	NATIVESNAP_TEST_CEPH_CONF="$$(tools/start-ceph)" \
 	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
 
 demo: setup

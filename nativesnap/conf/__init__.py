@@ -11,6 +11,7 @@ from nativesnap.conf import glance
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
+from nativesnap.conf import rbd
 from nativesnap.conf import vmware
 
 CONF = cfg.CONF
@@ -23,5 +24,6 @@ cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
 fault_injection.register_opts(CONF)
 glance.register_opts(CONF)
+rbd.register_opts(CONF)
 messaging.register_opts(CONF)
 vmware.register_opts(CONF)

@@ -5,8 +5,9 @@ Modelled on Nova's [cinder] section: a keystoneauth auth plugin and session
 the catalog), and retries. docs/cinder.md describes the choices.
 """
 
-from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
+
+from nativesnap.conf import service_client
 
 cinder_group = cfg.OptGroup("cinder", title="Cinder (block storage) client options",
                             help="How nativesnap calls Cinder: the status "
@@ -41,24 +42,9 @@ opts = [
                     "what it waited for)."),
 ]
 
-# keystoneauth's own session options (TLS, timeout) with a bounded default
-# timeout: without one a Cinder that accepts the connection but never answers
-# would hold a task forever.
 DEFAULT_TIMEOUT = 30
-session_opts = ks_loading.get_session_conf_options()
-cfg.set_defaults(session_opts, timeout=DEFAULT_TIMEOUT)
-
-# keystoneauth's adapter options that say where Cinder is in the catalog, or
-# that it is at a fixed URL. Its retry options (connect_retries,
-# status_code_retries...) are left out on purpose: nativesnap retries itself
-# (http_retries) so that a 4xx is never repeated and a creation is repeated only
-# when nothing was sent; two layers of retries would multiply.
-_ADAPTER_OPTS = ("service_type", "service_name", "valid_interfaces",
-                 "region_name", "endpoint_override")
-adapter_opts = [opt for opt in ks_loading.get_adapter_conf_options(
-    include_deprecated=False) if opt.dest in _ADAPTER_OPTS]
-cfg.set_defaults(adapter_opts, service_type="volumev3",
-                 valid_interfaces=["internal", "public"])
+session_opts = service_client.session_opts(DEFAULT_TIMEOUT)
+adapter_opts = service_client.adapter_opts("volumev3")
 for _opt in adapter_opts:
     if _opt.dest == "endpoint_override":
         # keystoneauth's text speaks of an unversioned endpoint and of version
@@ -69,20 +55,11 @@ for _opt in adapter_opts:
 
 
 def register_opts(conf):
-    # A group object of its own per ConfigOpts: oslo.config keeps a shallow
-    # copy of a registered group, so the plugin options the auth loader adds at
-    # run time would otherwise show up in every ConfigOpts (tests make several).
-    conf.register_group(cfg.OptGroup(cinder_group.name, title=cinder_group.title,
-                                     help=cinder_group.help))
-    conf.register_opts(opts + session_opts + adapter_opts, group=cinder_group)
-    # auth_type and auth_section; the chosen plugin's own options are
-    # registered when it is loaded.
-    ks_loading.register_auth_conf_options(conf, cinder_group.name)
+    service_client.register(conf, cinder_group,
+                            opts + session_opts + adapter_opts)
 
 
 def list_opts():
-    # The sample shows the options of the "password" plugin, the usual one with
-    # Keystone (as Nova's sample does); docs/cinder.md lists the others.
-    return {cinder_group: (opts + session_opts + adapter_opts
-                           + ks_loading.get_auth_common_conf_options()
-                           + ks_loading.get_auth_plugin_conf_options("password"))}
+    # docs/cinder.md lists the other auth plugins.
+    return {cinder_group: service_client.sample_opts(
+        opts + session_opts + adapter_opts)}

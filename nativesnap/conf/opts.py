@@ -15,12 +15,13 @@ from nativesnap.conf import glance
 from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
+from nativesnap.conf import rbd
 from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
 _MODULES = (default, api, image, libvirt, vmware, fault_injection, cinder,
-            glance)
+            glance, rbd)
 
 
 def list_opts():

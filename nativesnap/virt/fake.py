@@ -11,6 +11,7 @@ per server what the fake does:
 - ``slow-*``: every task sleeps ``[fake] task_delay`` seconds, reporting progress
   and honouring cancellation, so tests can see a task in flight;
 - ``fail-*``: create, delete, revert, spawn and export raise a driver error;
+- ``failexport-*``: only export raises it (the snapshot to export can be made);
 - ``hang-*``: tasks block (up to ``[fake] hang_seconds``) ignoring cancellation,
   to exercise the manager's timeout path;
 - ``volumes-<volume id>``: that Cinder volume is attached to it (as disk
@@ -110,7 +111,8 @@ class FakeDriver(driver.ComputeDriver):
             for step in range(steps):
                 time.sleep(CONF.fake.task_delay / steps)
                 progress(int(100 * (step + 1) / steps))
-        if ref.startswith("fail-"):
+        if ref.startswith("fail-") or (ref.startswith("failexport-")
+                                       and verb == "export_snapshot"):
             raise exception.DriverError(driver=self.name, verb=verb,
                                         reason="injected failure (fail-* server)")
         progress(100)

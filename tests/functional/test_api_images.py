@@ -9,8 +9,6 @@ import os
 import re
 import uuid
 
-import sqlalchemy as sa
-
 from tests.functional import helpers as h
 
 IMAGE_FIELDS = {"id", "name", "project_id", "snapshot_id", "server_id",
@@ -65,23 +63,10 @@ def active_image(api, token, project, image_name=None):
 
 
 def failing_server_with_a_snapshot(api, token, project):
-    """A server with an available snapshot whose hypervisor object fails every
-    task from then on.
-
-    A fail-* object cannot take the snapshot in the first place, so the
-    snapshot is taken first and the server's reference is then turned into a
-    fail-* one in the database: the export is the first step that fails.
-    """
-    server = h.adopt(api, project_id=project)
+    """A server with an available snapshot whose exports fail (a fake
+    ``failexport-*`` object)."""
+    server = h.adopt(api, project_id=project, prefix="failexport-")
     snapshot = h.available_snapshot(api, server["id"], token)
-    engine = h.db_engine(api)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE servers SET hypervisor_ref = :ref "
-                                 "WHERE id = :id"),
-                         {"ref": h.unique("fail-"), "id": server["id"]})
-    finally:
-        engine.dispose()
     return server, snapshot
 
 

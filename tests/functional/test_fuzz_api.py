@@ -116,9 +116,10 @@ class Seeds:
     remade after the fuzzer got a DELETE through), or a "fresh" server with
     one snapshot, remade after any DELETE or spawn got through (so no clone
     depends on it, and deleting it can succeed). A fake ``volumes-<id>``
-    server has volume ``<id>`` attached, and the cases' volume ids are aimed
-    at it, so assisted volume snapshot requests reach the compute service
-    and the driver.
+    server has volume ``<id>`` attached (another after every assisted create
+    that got through), and the cases' volume ids are aimed at it, so
+    assisted volume snapshot requests reach the compute service and the
+    driver.
     """
 
     def __init__(self, api):
@@ -253,6 +254,13 @@ class Seeds:
     def saw(self, label, status):
         if not 200 <= status < 300:
             return
+        if label.startswith("POST ") and "os-assisted-volume-snapshots" in label:
+            # The volume's chain now holds the case's new_file, which the
+            # next cases (the same generated names, on the other route)
+            # could not add again: they get a volume of their own.
+            self.volume_id = str(uuid.uuid4())
+            self.volume_server = None
+            self.stale = True
         deleted = label.startswith("DELETE ")
         spawned = label == "POST /v1/servers" and self.aimed == "fresh"
         if deleted:

@@ -3,6 +3,7 @@ resource's own project (another project's resource answers 404)."""
 
 from nativesnap.conf import CONF
 from nativesnap import exception
+from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
 from nativesnap import policy
@@ -38,6 +39,30 @@ def get_any_snapshot(context, snapshot_id, action):
     policy.authorize_resource(context, action, snapshot.project_id,
                               exception.SnapshotNotFound(snapshot_id=snapshot_id))
     return snapshot
+
+
+def get_image(context, image_id, action):
+    """An exported image, authorised against its own project."""
+    try:
+        image = image_obj.Image.get_by_id(context, image_id)
+    except exception.ImageNotFound:
+        policy.authorize(context, action, {"project_id": context.project_id})
+        raise
+    policy.authorize_resource(context, action, image.project_id,
+                              exception.ImageNotFound(image_id=image_id))
+    return image
+
+
+def listing_project(context, params, policy_prefix):
+    """The project a listing shows: the caller's, or None (every project)
+    with ``all_projects`` for those its policy allows. Authorises the
+    listing (``<prefix>:list``, and ``list:all_projects``)."""
+    all_projects = is_true(params.get("all_projects", "0"))
+    if all_projects:
+        policy.authorize(context, policy_prefix % "list:all_projects", {})
+    policy.authorize(context, policy_prefix % "list",
+                     {"project_id": context.project_id})
+    return None if all_projects else context.project_id
 
 
 def page_params(params, default_sort_key="created_at"):

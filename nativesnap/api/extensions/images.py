@@ -7,9 +7,7 @@ from nativesnap.api import validation
 from nativesnap.api.views import common as common_view
 from nativesnap.api.views import images as view
 from nativesnap.api import wsgi
-from nativesnap import exception
 from nativesnap.objects import image as image_obj
-from nativesnap import policy
 from nativesnap.policies import images as image_policies
 
 POLICY = image_policies.PREFIX
@@ -26,17 +24,12 @@ class ImagesController(wsgi.Controller):
         """List exported images (the caller's project; all with all_projects)."""
         context = req.context
         params = dict(req.GET)
-        all_projects = common.is_true(params.get("all_projects", "0"))
-        if all_projects:
-            policy.authorize(context, POLICY % "list:all_projects", {})
-        policy.authorize(context, POLICY % "list",
-                         {"project_id": context.project_id})
+        project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
         filters = {key: params[key].lower() if key.endswith("_id") else params[key]
                    for key in FILTERS if params.get(key)}
         images = image_obj.ImageList.get_all(
-            context, project_id=None if all_projects else context.project_id,
-            filters=filters, **page)
+            context, project_id=project_id, filters=filters, **page)
         items = [view.show(req, i) for i in images]
         body = {"images": items}
         links = common_view.next_link(req, items, page["limit"])
@@ -44,26 +37,15 @@ class ImagesController(wsgi.Controller):
             body["images_links"] = links
         return body
 
-    @staticmethod
-    def _get(context, image_id, action):
-        try:
-            image = image_obj.Image.get_by_id(context, image_id)
-        except exception.ImageNotFound:
-            policy.authorize(context, action, {"project_id": context.project_id})
-            raise
-        policy.authorize_resource(context, action, image.project_id,
-                                  exception.ImageNotFound(image_id=image_id))
-        return image
-
     @wsgi.expected_errors(404)
     def show(self, req, image_id):
         """Show an exported image."""
-        return {"image": view.show(req, self._get(req.context, image_id,
+        return {"image": view.show(req, common.get_image(req.context, image_id,
                                                   POLICY % "show"))}
 
     @wsgi.response(204)
     @wsgi.expected_errors((404, 409, 502))
     def delete(self, req, image_id):
         """Delete an exported image from its store, and its record."""
-        image = self._get(req.context, image_id, POLICY % "delete")
+        image = common.get_image(req.context, image_id, POLICY % "delete")
         self.compute_api.delete_image(req.context, image)

@@ -11,7 +11,6 @@ from nativesnap.common import states
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
-from nativesnap import policy
 from nativesnap.policies import snapshots as snapshot_policies
 
 POLICY = snapshot_policies.PREFIX
@@ -140,14 +139,10 @@ class SnapshotsController(wsgi.Controller):
     def index(self, req):
         context = req.context
         params = dict(req.GET)
-        all_projects = common.is_true(params.get("all_projects", "0"))
-        if all_projects:
-            policy.authorize(context, POLICY % "list:all_projects", {})
-        policy.authorize(context, POLICY % "list",
-                         {"project_id": context.project_id})
+        project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
         snapshots = snapshot_obj.ServerSnapshotList.get_all(
-            context, project_id=None if all_projects else context.project_id,
+            context, project_id=project_id,
             filters=_filters(params), **page)
         current = server_obj.ServerList.current_snapshot_ids(
             context, {s.server_id for s in snapshots})

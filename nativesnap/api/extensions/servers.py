@@ -28,15 +28,11 @@ class ServersController(wsgi.Controller):
     def index(self, req):
         context = req.context
         params = dict(req.GET)
-        all_projects = common.is_true(params.get("all_projects", "0"))
-        if all_projects:
-            policy.authorize(context, POLICY % "list:all_projects", {})
-        policy.authorize(context, POLICY % "list",
-                         {"project_id": context.project_id})
+        project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
         filters = {"status": params["status"]} if params.get("status") else None
         servers = server_obj.ServerList.get_all(
-            context, project_id=None if all_projects else context.project_id,
+            context, project_id=project_id,
             filters=filters, **page)
         items = [view.show(req, s) for s in servers]
         body = {"servers": items}

@@ -60,11 +60,18 @@ def backing_of(path):
     return info.get("full-backing-filename") or info.get("backing-filename")
 
 
+def file_references(record):
+    """{target: frozen file} of a snapshot record's qcow2 disks (the other
+    disks' references are their backends', see storage.py)."""
+    return {t: ref for t, ref in (record.get("disks") or {}).items()
+            if isinstance(ref, str)}
+
+
 def frozen_files(info, target=None):
     """Every file a snapshot of this server is frozen in (for one disk)."""
     files = set()
     for record in info["snapshots"].values():
-        for disk, path in (record.get("disks") or {}).items():
+        for disk, path in file_references(record).items():
             if target is None or disk == target:
                 files.add(path)
     return files
@@ -92,12 +99,12 @@ class Merger:
         self.running = dom is not None and dom.isActive()
 
     def run(self):
-        record = self.info["snapshots"][self.snapshot_id]
-        targets = sorted(record["disks"])
+        files = file_references(self.info["snapshots"][self.snapshot_id])
+        targets = sorted(files)
         for index, target in enumerate(targets):
             def step(percent, i=index):
                 self.progress(int((i * 100 + percent) / len(targets)))
-            self._delete_layer(target, record["disks"][target], step)
+            self._delete_layer(target, files[target], step)
 
     def _active(self, target):
         if self.dom is None:
@@ -209,7 +216,8 @@ def active_chains(dom):
         return {}
     return {d.target: [layer["filename"] for layer in
                        qemu_img.info(d.source, backing_chain=True)]
-            for d in lxml_xml.disks(dom.XMLDesc(0)) if d.is_snapshottable}
+            for d in lxml_xml.disks(dom.XMLDesc(0))
+            if d.is_snapshottable and d.type == "file"}
 
 
 def unreferenced_files(directory, info, chains):

@@ -15,14 +15,15 @@ cannot revert external snapshots, and its metadata goes stale once nativesnap
 reverts them itself. Internal snapshots (qcow2 ``savevm``) keep libvirt's
 metadata and use its revert and delete.
 
-The layer bookkeeping for delete lives in ``chain.py``; what the verbs share
-with start-up reconciliation (``reconcile.py``) in ``bookkeeping.py``;
+What each verb does to one disk is its disk backend's (``storage.py``:
+qcow2 files and Ceph RBD images, docs/rbd.md). The layer bookkeeping for delete lives in ``chain.py``;
+what the verbs share with start-up reconciliation (``reconcile.py``) in
+``bookkeeping.py``;
 Cinder's assisted volume snapshots, an interface of their own, in
 ``volume.py``. Changes made to domains from outside (a guest stopped, a disk
 attached) reach the manager as events (``events.py``).
 """
 
-import hashlib
 import os
 import shutil
 import time
@@ -40,8 +41,8 @@ from nativesnap.virt.libvirt import bookkeeping
 from nativesnap.virt.libvirt import chain
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import memory
-from nativesnap.virt.libvirt import qemu_img
 from nativesnap.virt.libvirt import reconcile
+from nativesnap.virt.libvirt import storage
 from nativesnap.virt.libvirt import volume as assisted_volume
 from nativesnap.virt.libvirt import xml as lxml_xml
 
@@ -75,6 +76,7 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def cleanup_host(self):
         self.host.close()
+        storage.RBD.close()
 
     # --- helpers ------------------------------------------------------------------
 
@@ -82,26 +84,34 @@ class LibvirtDriver(driver.ComputeDriver):
         return self.host.lookup(server.hypervisor_ref)
 
     def _check_disks(self, disks):
+        """Each disk's backend (storage.py); Invalid naming a disk none takes."""
         if not disks:
             raise exception.Invalid(reason="the domain has no writable disk to "
                                            "snapshot")
-        for disk in disks:
-            if disk.type != "file" or disk.driver_type != "qcow2":
-                what = (f"a {disk.protocol} network disk" if disk.protocol else
-                        f"a {disk.driver_type or 'unknown'}-format {disk.type} disk")
-                raise exception.Invalid(
-                    reason=f"disk {disk.target} is {what}; nativesnap's libvirt "
-                           "snapshots need qcow2 files (convert it with "
-                           "qemu-img convert -O qcow2, or leave it out of the "
-                           "domain)")
+        return {disk.target: storage.backend_for(disk) for disk in disks}
 
     def get_capabilities(self, server):
-        return dict(self.capabilities)
+        """The driver's, less memory snapshots for a server with a disk its
+        backend snapshots itself (RBD): libvirt cannot save the RAM and
+        switch such a disk in one call (docs/rbd.md)."""
+        caps = dict(self.capabilities)
+        dom = self.host.find(server.hypervisor_ref) if server.hypervisor_ref \
+            else None
+        if dom is not None and any(storage.RbdImage.accepts(d)
+                                   for d in bookkeeping.disks(dom)):
+            caps["memory"] = False
+        return caps
 
     # --- servers ------------------------------------------------------------------
 
     def adopt(self, context, hypervisor_ref):
         dom = self.host.lookup(hypervisor_ref)
+        for disk in bookkeeping.own_disks(dom)[0]:
+            try:
+                backend = storage.backend_for(disk)
+            except exception.Invalid:
+                continue  # refused, naming it, when a snapshot is asked for
+            backend.check(disk)  # e.g. an RBD image nativesnap cannot write
         return driver.AdoptedObject(hypervisor_ref=dom.UUIDString(),
                                     name=dom.name(),
                                     status=host_mod.state_of(dom))
@@ -116,8 +126,11 @@ class LibvirtDriver(driver.ComputeDriver):
         # its define: the domain must not outlive it).
         building = server.hypervisor_ref.startswith("building:")
         dom = self.host.find(server.id if building else server.hypervisor_ref)
+        spawned_images = []
         if dom is not None:
             self.host.stop(dom)
+            spawned_images = [d.source for d in bookkeeping.disks(dom)
+                              if storage.RbdImage.accepts(d)]
             flags = (libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
                      | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
                      | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
@@ -126,9 +139,17 @@ class LibvirtDriver(driver.ComputeDriver):
             except libvirt.libvirtError as e:
                 if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
-        # A spawned server's files are all in its own directory.
+        # A spawned server's files are all in its own directory; its RBD
+        # images are the clones nativesnap named (storage.RbdImage).
         shutil.rmtree(os.path.join(CONF.libvirt.overlay_path, server.id),
                       ignore_errors=True)
+        self._remove_spawned_images(spawned_images)
+
+    @staticmethod
+    def _remove_spawned_images(names):
+        """RBD images (``pool/image``) nativesnap cloned for a spawned server."""
+        for name in names:
+            storage.RBD.remove_spawned(name)
 
     # --- create -----------------------------------------------------------------
 
@@ -136,7 +157,15 @@ class LibvirtDriver(driver.ComputeDriver):
                                   include_volumes):
         dom = self._domain(server)
         disks, volumes = bookkeeping.own_disks(dom)
-        self._check_disks(disks)
+        backends = self._check_disks(disks)
+        self_taken = sorted(t for t, b in backends.items()
+                            if isinstance(b, storage.RbdImage))
+        if self_taken and (memory or kind == states.KIND_INTERNAL):
+            raise exception.Invalid(
+                reason=f"disks {', '.join(self_taken)} are Ceph RBD images: "
+                       "their snapshots are RBD snapshots, so a snapshot of "
+                       "this server is external and without memory "
+                       "(docs/rbd.md)")
         if include_volumes:
             if memory or (kind or states.KIND_EXTERNAL) != states.KIND_EXTERNAL:
                 raise exception.Invalid(
@@ -198,13 +227,13 @@ class LibvirtDriver(driver.ComputeDriver):
         kind = snapshot.kind or states.KIND_EXTERNAL
         inactive_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
         disks, volumes = bookkeeping.own_disks(dom)
-        self._check_disks(disks)
+        backends = self._check_disks(disks)
         progress(5)
         if kind == states.KIND_INTERNAL:
             result = self._create_internal(dom, server, snapshot, disks)
         else:
-            result = self._create_external(dom, server, snapshot, disks, volumes,
-                                           progress)
+            result = self._create_external(dom, server, snapshot, disks, backends,
+                                           volumes, progress)
         result.driver_info["domain_xml"] = inactive_xml
         progress(100)
         return result
@@ -230,10 +259,10 @@ class LibvirtDriver(driver.ComputeDriver):
             driver_info={"kind": states.KIND_INTERNAL},
             server_driver_info=info)
 
-    def _create_external(self, dom, server, snapshot, disks, volumes, progress):
+    def _create_external(self, dom, server, snapshot, disks, backends, volumes,
+                         progress):
         directory = bookkeeping.server_dir(server.id)
-        overlays = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
-                    for d in disks}
+        overlays = {}  # target -> overlay libvirt switches the disk to
         memory_file = (os.path.join(directory, f"{snapshot.id}.mem")
                        if snapshot.memory else None)
         # Volumes join the same snapshotCreateXML call (one freeze) only when
@@ -243,7 +272,6 @@ class LibvirtDriver(driver.ComputeDriver):
                       for v in (snapshot.volumes or [])}
         included = volumes if snapshot.include_volumes else {}
         volume_overlays = {}
-        excluded = sorted(set(volumes) - set(included))
         # REUSE_EXT: the overlays are made here, before the guest is frozen
         # or paused, so that window holds only libvirt's switch to them
         # (libvirt would otherwise create them inside it, ≈ 30-50 ms).
@@ -255,10 +283,14 @@ class LibvirtDriver(driver.ComputeDriver):
         frozen_ms = paused_ms = saved = None
         consistency = states.CONSISTENCY_CRASH
         running = dom.isActive()
+        taken = []
         try:
-            for disk in disks:
-                qemu_img.create_overlay(overlays[disk.target], disk.source,
-                                        backing_format=disk.driver_type)
+            self._prepare_disks(disks, backends, directory, snapshot, overlays)
+            # Disks their backend snapshots itself are left out of libvirt's
+            # call, and taken inside the same window (take_all).
+            taken[:] = [d for d in disks if d.target not in overlays]
+            excluded = sorted(set(volumes) - set(included)
+                              | {d.target for d in taken})
             for target, (disk, volume_id) in sorted(included.items()):
                 if volume_id not in cinder_ids:
                     raise host_mod.error("create a snapshot",
@@ -271,6 +303,13 @@ class LibvirtDriver(driver.ComputeDriver):
                                         {**overlays, **volume_overlays},
                                         memory_file=memory_file,
                                         excluded=excluded)
+
+            def take_all():
+                if overlays or volume_overlays:
+                    self._snapshot_call(dom, doc, flags)
+                for disk in taken:
+                    backends[disk.target].take(disk, snapshot.id)
+
             if memory_file:  # RAM saved live, pause timed: see memory.py
                 saved = memory.save(dom, doc, flags, memory_file, progress)
                 failpoints.hit("libvirt.create.after_snapshot_call")
@@ -278,22 +317,17 @@ class LibvirtDriver(driver.ComputeDriver):
                 consistency = states.CONSISTENCY_MEMORY
             elif running and snapshot.quiesce != states.QUIESCE_OFF:
                 consistency, frozen_ms = self._quiesced_snapshot(
-                    dom, server, snapshot, doc, flags)
+                    dom, server, snapshot, take_all)
             else:
-                self._snapshot_call(dom, doc, flags)
+                take_all()
         except Exception:
-            # ATOMIC: libvirt switched to no overlay or undid it; remove
-            # what is left (the overlays made above included).
-            in_use = {d.source for d in bookkeeping.disks(dom)}
-            for path in list(overlays.values()) + [memory_file]:
-                if path and path not in in_use:
-                    bookkeeping.unlink(path)
-            for path in volume_overlays.values():
-                if path not in in_use:  # made here, in Cinder's directory
-                    os.unlink(path)
+            self._undo_create(dom, backends, overlays, memory_file,
+                              volume_overlays)
+            self._undo_taken(backends, taken, snapshot.id)
             raise
-        frozen = {d.target: d.source for d in disks}
-        size = sum(chain.allocated_bytes(p) for p in frozen.values())
+        frozen = {d.target: backends[d.target].reference(d, snapshot.id)
+                  for d in disks}
+        size = sum(backends[t].allocated_bytes(ref) for t, ref in frozen.items())
         if memory_file:
             os.chmod(memory_file, 0o600)
             size += chain.allocated_bytes(memory_file)
@@ -307,7 +341,8 @@ class LibvirtDriver(driver.ComputeDriver):
             kind=states.KIND_EXTERNAL, consistency=consistency,
             frozen_ms=frozen_ms, paused_ms=paused_ms, size_bytes=size,
             memory=bool(memory_file),
-            disks=[{"target": d.target, "format": "qcow2"} for d in disks] + [
+            disks=[{"target": d.target, "format": backends[d.target].format}
+                   for d in disks] + [
                 {"target": t, "format": "qcow2", "volume_id": v["volume_id"]}
                 for t, v in sorted(record["volumes"].items())],
             volumes=[{"volume_id": v["volume_id"], "snapshot_id": v["snapshot_id"],
@@ -316,6 +351,44 @@ class LibvirtDriver(driver.ComputeDriver):
                 {"memory_save": saved.record()} if saved else {})},
             server_driver_info=info)
 
+    @staticmethod
+    def _prepare_disks(disks, backends, directory, snapshot, overlays):
+        """Before the window: fill ``overlays`` with each disk's overlay
+        that libvirt switches to (none for a disk its backend takes)."""
+        for disk in disks:
+            prepared = backends[disk.target].prepare(disk, directory,
+                                                     snapshot.id)
+            if prepared is not None:
+                overlays[disk.target] = prepared
+        if snapshot.memory and len(overlays) < len(disks):
+            raise exception.Invalid(
+                reason="a memory snapshot needs every disk switched by "
+                       "libvirt in the same call; disks "
+                       f"{sorted(set(backends) - set(overlays))} are not")
+
+    @staticmethod
+    def _undo_create(dom, backends, overlays, memory_file, volume_overlays):
+        """A create that failed. ATOMIC: libvirt switched to no overlay or
+        undid it; remove what is left (the overlays made before included)."""
+        in_use = {d.source for d in bookkeeping.disks(dom)}
+        for target, prepared in overlays.items():
+            backends[target].undo(prepared, in_use)
+        if memory_file and memory_file not in in_use:
+            bookkeeping.unlink(memory_file)
+        for path in volume_overlays.values():
+            if path not in in_use:  # made here, in Cinder's directory
+                os.unlink(path)
+
+    @staticmethod
+    def _undo_taken(backends, taken, snapshot_id):
+        """A create that failed: the snapshots backends took themselves go."""
+        for disk in taken:
+            try:
+                backends[disk.target].undo_take(disk, snapshot_id)
+            except Exception as e:
+                LOG.error("Could not remove snapshot %s of disk %s after the "
+                          "failed create: %s", snapshot_id, disk.target, e)
+
     def _snapshot_call(self, dom, doc, flags):
         try:
             dom.snapshotCreateXML(doc, flags)
@@ -323,20 +396,21 @@ class LibvirtDriver(driver.ComputeDriver):
             raise host_mod.error("create a snapshot", str(e)) from e
         failpoints.hit("libvirt.create.after_snapshot_call")
 
-    def _quiesced_snapshot(self, dom, server, snapshot, doc, flags):
-        """Freeze (bounded), snapshot, thaw. Falls back to crash-consistent
-        when quiesce is only preferred and the agent cannot freeze."""
+    def _quiesced_snapshot(self, dom, server, snapshot, take_all):
+        """Freeze (bounded), ``take_all`` (every disk's snapshot), thaw. Falls
+        back to crash-consistent when quiesce is only preferred and the agent
+        cannot freeze."""
         failpoints.hit("libvirt.create.before_freeze")
         try:
             with self.host.frozen(dom, CONF.libvirt.max_freeze_seconds) as freeze:
                 failpoints.hit("libvirt.create.after_freeze")
-                self._snapshot_call(dom, doc, flags)
+                take_all()
         except exception.QuiesceFailed as e:
             if snapshot.quiesce == states.QUIESCE_REQUIRED:
                 raise
             LOG.warning("Snapshot %s of server %s: could not quiesce (%s); "
                         "taking it crash-consistent", snapshot.id, server.id, e)
-            self._snapshot_call(dom, doc, flags)
+            take_all()
             return states.CONSISTENCY_CRASH, None
         failpoints.hit("libvirt.create.after_thaw")
         if freeze.fired:
@@ -384,15 +458,17 @@ class LibvirtDriver(driver.ComputeDriver):
         try:
             for target, frozen in sorted(record["disks"].items()):
                 # Named by the task, so recovery can tell them from older layers.
-                path = chain.overlay_path(directory,
-                                          server.task_id or str(uuid.uuid4()),
-                                          target)
-                qemu_img.create_overlay(path, frozen)
-                new_active[target] = path
+                source = storage.backend_of(frozen).revert_source(
+                    frozen, directory, server.task_id or str(uuid.uuid4()),
+                    target)
+                if source is not None:
+                    new_active[target] = source
             failpoints.hit("libvirt.revert.overlays_created")
             progress(30)
             self.host.stop(dom)
             failpoints.hit("libvirt.revert.domain_stopped")
+            for frozen in record["disks"].values():
+                storage.backend_of(frozen).revert_stopped(frozen)
             for volume in volumes.values():
                 attached_volumes.reset_overlay(volume)
             conn = self.host.connection()
@@ -417,7 +493,9 @@ class LibvirtDriver(driver.ComputeDriver):
         failpoints.hit("libvirt.revert.after_start")
         progress(90)
         # The discarded active layers go, unless something still reads them.
-        chain.remove_unreferenced(info, old_active.values(), bookkeeping.unlink)
+        chain.remove_unreferenced(
+            info, [p for t, p in old_active.items() if t in new_active],
+            bookkeeping.unlink)
         dom = self.host.find(server.hypervisor_ref)
         status = states.SHUTOFF if dom is None else host_mod.state_of(dom)
         return driver.RevertResult(status=status, server_driver_info=info)
@@ -461,7 +539,9 @@ class LibvirtDriver(driver.ComputeDriver):
                                              str(e)) from e
         else:
             chain.Merger(self.host, dom, info, snapshot.id, bookkeeping.unlink,
-                         progress).run()
+                         progress).run()  # the qcow2 layers
+            for reference in record["disks"].values():
+                storage.backend_of(reference).delete(reference)
             bookkeeping.unlink(record.get("memory_file"))
         info["snapshots"].pop(snapshot.id, None)
         return driver.DeleteResult(server_driver_info=info)
@@ -479,16 +559,11 @@ class LibvirtDriver(driver.ComputeDriver):
         try:
             targets = sorted(record["disks"])
             for index, target in enumerate(targets):
-                path = os.path.join(directory, f"{uuid.uuid4()}.qcow2")
-                if linked:
-                    qemu_img.create_overlay(path, record["disks"][target])
-                else:
-                    def step(percent, i=index):
-                        failpoints.hit("libvirt.spawn.converting")
-                        progress(int((i * 100 + percent) / len(targets)))
-                    qemu_img.convert(record["disks"][target], path, progress=step,
-                                     timeout=CONF.libvirt.copy_timeout)
-                sources[target] = path
+                reference = record["disks"][target]
+                def step(percent, i=index):
+                    progress(int((i * 100 + percent) / len(targets)))
+                sources[target] = storage.backend_of(reference).spawn_source(
+                    reference, directory, linked, step)
             failpoints.hit("libvirt.spawn.disks_created")
             domain_xml = lxml_xml.for_new_domain(
                 snapshot.driver_info["domain_xml"], f"nativesnap-{new_server.id}",
@@ -501,6 +576,9 @@ class LibvirtDriver(driver.ComputeDriver):
             failpoints.hit("libvirt.spawn.after_start")
         except Exception:
             self.destroy_server(context, new_server)
+            self._remove_spawned_images(
+                [s.name for s in sources.values()
+                 if isinstance(s, lxml_xml.NetworkSource)])
             raise
         return driver.SpawnResult(hypervisor_ref=dom.UUIDString(),
                                   status=host_mod.state_of(dom),
@@ -516,18 +594,11 @@ class LibvirtDriver(driver.ComputeDriver):
         # The image is the first disk of the domain (its boot disk).
         order = [d.target for d in lxml_xml.disks(snapshot.driver_info["domain_xml"])
                  if d.target in record["disks"]]
-        def step(percent):
-            failpoints.hit("libvirt.export.converting")
-            progress(percent)
-        qemu_img.convert(record["disks"][order[0]], dest_path, progress=step,
-                         timeout=CONF.libvirt.copy_timeout)
-        failpoints.hit("libvirt.export.converted")
-        digest = hashlib.sha256()
-        with open(dest_path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        reference = record["disks"][order[0]]
+        sha256 = storage.backend_of(reference).export(reference, dest_path,
+                                                      progress)
         return driver.ExportResult(size_bytes=os.path.getsize(dest_path),
-                                   sha256=digest.hexdigest())
+                                   sha256=sha256)
 
     # --- optional interfaces -----------------------------------------------------
 

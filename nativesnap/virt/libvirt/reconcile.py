@@ -23,6 +23,7 @@ from nativesnap.virt.libvirt import bookkeeping
 from nativesnap.virt.libvirt import chain
 from nativesnap.virt.libvirt import host as host_mod
 from nativesnap.virt.libvirt import memory
+from nativesnap.virt.libvirt import storage
 from nativesnap.virt.libvirt import xml as lxml_xml
 
 try:
@@ -65,8 +66,11 @@ class Reconciler:
             memory.abort_unfinished(dom)  # a save libvirtd still runs
         directory = os.path.join(CONF.libvirt.overlay_path, server.id)
         disks, volumes = bookkeeping.own_disks(dom) if dom is not None else ([], {})
+        # RBD disks: their snapshot was taken in the window, or not at all.
+        rbd_disks = [d for d in disks if storage.RbdImage.accepts(d)]
+        taken = all(storage.RBD.has_snapshot(d, snapshot.id) for d in rbd_disks)
         planned = {d.target: chain.overlay_path(directory, snapshot.id, d.target)
-                   for d in disks}
+                   for d in disks if d not in rbd_disks}
         in_use = ({d.target: d.source for d in bookkeeping.disks(dom)}
                   if dom else {})
         cinder_ids = {v["volume_id"]: v["snapshot_id"]
@@ -76,8 +80,11 @@ class Reconciler:
                             attached_volumes.overlay_name(vid, cinder_ids[vid]))
             for t, (disk, vid) in volumes.items()
             if snapshot.include_volumes and vid in cinder_ids}
-        if planned and all(in_use[t] == p for t, p in planned.items()):
+        if (planned or rbd_disks) and taken and all(
+                in_use[t] == p for t, p in planned.items()):
             frozen = {t: chain.backing_of(p) for t, p in planned.items()}
+            frozen.update({d.target: storage.RBD.reference(d, snapshot.id)
+                           for d in rbd_disks})
             memory_file = os.path.join(directory, f"{snapshot.id}.mem")
             info = bookkeeping.info(server)
             switched = {t: (volumes[t][0], volumes[t][1])
@@ -101,6 +108,8 @@ class Reconciler:
         for path in planned.values():
             if path not in in_use.values():
                 bookkeeping.unlink(path)
+        for disk in rbd_disks:
+            storage.RBD.undo_take(disk, snapshot.id)
         for path in volume_planned.values():
             if path not in in_use.values() and os.path.exists(path):
                 os.unlink(path)  # made by nativesnap in Cinder's directory
@@ -123,17 +132,17 @@ class Reconciler:
         chains = chain.active_chains(dom)
         progressed = record is None
         if record is not None:
-            for target, path in record["disks"].items():
+            for target, path in chain.file_references(record).items():
                 active = (chains.get(target) or [None])[0]
                 if not os.path.exists(path) or path == active:
                     progressed = True  # removed, or pivoted into: merged
                 for other_id, other in info["snapshots"].items():
-                    disks = other.get("disks") or {}
+                    disks = chain.file_references(other)
                     if other_id != snapshot.id and disks.get(target) and \
                             not os.path.exists(disks[target]):
                         # The child was merged down into this layer, which now
                         # holds that snapshot's state.
-                        disks[target] = path
+                        other["disks"][target] = path
                         progressed = True
         if progressed:
             info["snapshots"].pop(snapshot.id, None)
@@ -166,7 +175,7 @@ class Reconciler:
                                      values={"status": host_mod.state_of(dom)})
         directory = os.path.join(CONF.libvirt.overlay_path, server.id)
         planned = {t: chain.overlay_path(directory, server.task_id, t)
-                   for t in record["disks"]}
+                   for t in chain.file_references(record)}
         defined = {d.target: d.source for d in lxml_xml.disks(
             dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))}
         reverted = all(defined.get(t) == p for t, p in planned.items())

@@ -27,6 +27,14 @@ class Disk:
         return self.device == "disk" and not self.readonly and not self.shareable
 
 
+@dataclasses.dataclass(frozen=True)
+class NetworkSource:
+    """A network disk's new source for ``set_disk_sources``: the same
+    protocol, hosts and auth, another image (``pool/image`` for rbd)."""
+    protocol: str
+    name: str
+
+
 def parse(xml_text):
     return etree.fromstring(xml_text.encode() if isinstance(xml_text, str)
                             else xml_text)
@@ -109,14 +117,18 @@ def snapshot_xml(name, description, disk_files, memory_file=None,
 
 
 def set_disk_sources(domain_xml, sources):
-    """The domain XML with each disk in ``sources`` ({target: qcow2 path})
-    pointing at its new file; libvirt re-reads the backing chain itself."""
+    """The domain XML with each disk in ``sources`` ({target: qcow2 path, or
+    a NetworkSource}) pointing at its new file or image; libvirt re-reads the
+    backing chain itself."""
     root = parse(domain_xml)
     for node in root.findall("./devices/disk"):
         target = node.find("target")
         if target is None or target.get("dev") not in sources:
             continue
         path = sources[target.get("dev")]
+        if isinstance(path, NetworkSource):
+            _set_network_source(node, path)
+            continue
         node.set("type", "file")
         for child in node.findall("source") + node.findall("backingStore"):
             node.remove(child)
@@ -127,6 +139,16 @@ def set_disk_sources(domain_xml, sources):
         source = etree.Element("source", file=path)
         node.insert(list(node).index(driver) + 1, source)
     return tostring(root)
+
+
+def _set_network_source(node, new):
+    source = node.find("source")
+    if (node.get("type") != "network" or source is None
+            or source.get("protocol") != new.protocol):
+        raise ValueError(f"disk is not a {new.protocol} network disk")
+    source.set("name", new.name)
+    for child in node.findall("backingStore"):
+        node.remove(child)
 
 
 def for_new_domain(domain_xml, name, uuid, sources, console_log):

@@ -1,0 +1,196 @@
+"""The libvirt driver with Ceph RBD disks, through the HTTP API, against the
+real one-node cluster (tests/ceph_fixtures.py) and real TCG guests: a guest
+whose root disk is a qcow2 file and whose data disk is an RBD image, so one
+snapshot covers a disk of each kind in one freeze window. Data is written and
+checksummed inside the guest, on the raw RBD device."""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests import fixtures
+from tests.functional import libvirt_helpers as lh
+from tests.functional import rbd_helpers as rbd
+from tests import guest as guestlib
+
+pytest_plugins = ["tests.ceph_fixtures", "tests.functional.guest_fixtures"]
+
+MIB = 1024 * 1024
+SERIAL = "rbd-data"
+WAIT = 120
+
+
+@pytest.fixture(scope="module")
+def rbd_api(ceph, tmp_path_factory):
+    """nativesnap-api with the libvirt driver, acting in Ceph as
+    client.nativesnap."""
+    state = str(tmp_path_factory.mktemp("api-rbd"))
+    server = fixtures.APIServer(state, fixtures.sqlite_url(state),
+                                drivers=("libvirt",), extra_conf={
+        "rbd": {"ceph_conf": ceph.conf_path, "rbd_user": "nativesnap",
+                "connect_timeout": "10"}})
+    server.manage("db", "sync")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rbd_guest(ceph, libvirt_conn, make_guest):
+    """A running guest: vda its qcow2 root file, vdb a 32 MiB RBD image of
+    pool vms (client.nativesnap, cephx through a libvirt secret)."""
+    image = f"guest-{uuid.uuid4()}"
+    ceph.create_image("vms", image, 32 * MIB)
+    secret = ceph.libvirt_secret(libvirt_conn, "nativesnap")
+    guest = make_guest(disks=1, boot=False)
+    rbd.define_with_rbd_disk(libvirt_conn, guest, ceph.rbd_disk_xml(
+        "vms", image, "nativesnap", secret, "vdb", serial=SERIAL))
+    guest.start(timeout=WAIT)
+    guest.rbd_image = image
+    yield guest
+    guest.cleanup()
+    ceph.remove_image("vms", image, children="remove")
+
+
+def _device(guest):
+    """The RBD disk in the guest. A spawned domain's disks have no serial (it
+    names the source's disk): its RBD disk is its second one, vdb."""
+    return getattr(guest, "rbd_device", None) or rbd.device(guest, SERIAL)
+
+
+def _write(guest):
+    return rbd.write_random(guest, _device(guest))
+
+
+def _read(guest):
+    return rbd.read_sha256(guest, _device(guest))
+
+
+def _revert(api, guest, server_id, snapshot_id):
+    lh.revert(api, server_id, snapshot_id)
+    guest.wait_for_agent(timeout=WAIT)
+
+
+def test_reverts_back_and_forth_restore_the_rbd_disk_and_the_file_disk_at_one_instant(
+        rbd_api, rbd_guest, ceph):
+    server = lh.adopt(rbd_api, rbd_guest)
+    assert server["capabilities"]["memory"] is False  # docs/rbd.md
+    a = _write(rbd_guest)
+    rbd_guest.write_random("/data/f", 64 * 1024)
+    root_a = rbd_guest.sha256("/data/f")
+    s1 = lh.snapshot(rbd_api, server["id"], name="s1")
+    assert {d["target"]: d["format"] for d in s1["disks"]} == {
+        "vda": "qcow2", "vdb": "raw"}
+    b = _write(rbd_guest)
+    s2 = lh.snapshot(rbd_api, server["id"], name="s2")
+    assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(s1["id"])
+    assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(s2["id"])
+    _write(rbd_guest)  # C, never snapshotted
+    rbd_guest.write_random("/data/f", 64 * 1024)
+    _revert(rbd_api, rbd_guest, server["id"], s1["id"])
+    assert _read(rbd_guest) == a
+    assert rbd_guest.sha256("/data/f") == root_a  # the qcow2 disk, same instant
+    _revert(rbd_api, rbd_guest, server["id"], s2["id"])
+    assert _read(rbd_guest) == b
+    # A memory snapshot cannot switch an RBD disk: refused, nothing made.
+    resp = rbd_api.request("POST", f"/v1/servers/{server['id']}/snapshots",
+                           token=lh.ADMIN,
+                           json={"snapshot": {"name": "m", "memory": True}})
+    assert resp.status_code == 400 and "vdb" in resp.text, resp.text
+    # Deleting a snapshot removes its RBD snapshot; the others stay exact.
+    lh.delete_snapshot(rbd_api, server["id"], s1["id"])
+    names = [s.name for s in ceph.image_info("vms", rbd_guest.rbd_image).snapshots]
+    assert s1["id"] not in names and s2["id"] in names
+    _revert(rbd_api, rbd_guest, server["id"], s2["id"])
+    assert _read(rbd_guest) == b
+
+
+def test_linked_spawn_clones_the_snapshot_and_keeps_it_until_the_clone_goes(
+        rbd_api, rbd_guest, ceph, libvirt_conn, tmp_path):
+    server = lh.adopt(rbd_api, rbd_guest)
+    a = _write(rbd_guest)
+    s1 = lh.snapshot(rbd_api, server["id"], name="s1")
+    _write(rbd_guest)
+    resp = rbd_api.request("POST", "/v1/servers", token=lh.ADMIN, json={
+        "server": {"name": "rbd-linked", "snapshot_id": s1["id"],
+                   "linked": True, "power_on": True}})
+    assert resp.status_code == 202, resp.text
+    new_id = resp.json()["server"]["id"]
+    new = lh.wait_idle(rbd_api, new_id)
+    assert new["status"] == "ACTIVE", new
+    try:
+        clone = guestlib.Guest.attach(libvirt_conn, new["hypervisor_ref"])
+        clone.console_log_path = str(tmp_path / "none")
+        clone.rbd_device = "vdb"
+        clone.wait_for_agent(timeout=WAIT)
+        assert _read(clone) == a  # the snapshot's data, through the clone
+        children = ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
+            s1["id"]).children
+        assert len(children) == 1, children
+        # The snapshot a linked clone reads cannot go: 409 naming the server.
+        resp = rbd_api.request(
+            "DELETE", f"/v1/servers/{server['id']}/snapshots/{s1['id']}",
+            token=lh.ADMIN)
+        assert resp.status_code == 409 and new_id in resp.text, resp.text
+    finally:
+        resp = rbd_api.request("DELETE", f"/v1/servers/{new_id}",
+                               token=lh.ADMIN)
+        assert resp.status_code in (202, 204), resp.text
+        rbd_api.wait_for(lambda: rbd_api.request(
+            "GET", f"/v1/servers/{new_id}", token=lh.ADMIN).status_code == 404,
+            timeout=WAIT, what="the spawned server to be gone")
+    assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
+        s1["id"]).children == ()  # its clone was removed with it
+    lh.delete_snapshot(rbd_api, server["id"], s1["id"])
+
+
+def test_an_export_copies_the_rbd_snapshot_into_the_image_store(
+        rbd_api, ceph, libvirt_conn, make_guest):
+    # A guest whose boot disk is the RBD image (exports take the first disk).
+    image = f"export-{uuid.uuid4()}"
+    ceph.create_image("vms", image, 16 * MIB)
+    ceph.write("vms", image, 0, os.urandom(2 * MIB))
+    secret = ceph.libvirt_secret(libvirt_conn, "nativesnap")
+    guest = make_guest(disks=1, boot=False)
+    rbd.define_with_rbd_disk(libvirt_conn, guest, ceph.rbd_disk_xml(
+        "vms", image, "nativesnap", secret, "vda", serial=SERIAL),
+        replace_first=True)
+    try:
+        server = lh.adopt(rbd_api, guest)
+        s1 = lh.snapshot(rbd_api, server["id"], name="s1")
+        ceph.write("vms", image, 0, os.urandom(MIB))  # after the snapshot
+        resp = rbd_api.request(
+            "POST", f"/v1/servers/{server['id']}/snapshots/{s1['id']}/action",
+            token=lh.ADMIN, json={"export": {"image_name": "from-rbd"}})
+        assert resp.status_code == 202, resp.text
+        image_id = resp.json()["image"]["id"]
+        lh.wait_idle(rbd_api, server["id"])
+        done = rbd_api.request("GET", f"/v1/images/{image_id}",
+                               token=lh.ADMIN).json()["image"]
+        assert done["status"] == "active", done["fault"]
+        path = done["location"][len("file://"):]
+        snap_path = ceph.qemu_path("vms", image).replace(
+            f"vms/{image}", f"vms/{image}@{s1['id']}", 1)
+        compare = subprocess.run(["qemu-img", "compare", path, snap_path],
+                                 capture_output=True, text=True, timeout=120)
+        assert compare.returncode == 0, compare.stdout + compare.stderr
+    finally:
+        guest.cleanup()
+        ceph.remove_image("vms", image, children="remove")
+
+
+def test_an_rbd_disk_nativesnap_cannot_open_is_refused_at_adoption_naming_it(
+        rbd_api, ceph, libvirt_conn, make_guest):
+    secret = ceph.libvirt_secret(libvirt_conn, "nativesnap")
+    guest = make_guest(disks=1, boot=False)
+    rbd.define_with_rbd_disk(libvirt_conn, guest, ceph.rbd_disk_xml(
+        "no-such-pool", "disk", "nativesnap", secret, "vdb", serial=SERIAL))
+    resp = rbd_api.request("POST", "/v1/servers", token=lh.ADMIN, json={
+        "server": {"name": guest.name, "driver": "libvirt",
+                   "hypervisor_ref": guest.name}})
+    assert resp.status_code == 400, resp.text
+    assert "no-such-pool" in resp.text
+    listed = rbd_api.request("GET", "/v1/servers", token=lh.ADMIN).json()
+    assert guest.name not in [s["name"] for s in listed["servers"]]
