@@ -9,6 +9,7 @@ import subprocess
 import uuid
 
 import pytest
+import rbd as rbd_lib
 
 from tests import fixtures
 from tests.functional import libvirt_helpers as lh
@@ -194,3 +195,47 @@ def test_an_rbd_disk_nativesnap_cannot_open_is_refused_at_adoption_naming_it(
     assert "no-such-pool" in resp.text
     listed = rbd_api.request("GET", "/v1/servers", token=lh.ADMIN).json()
     assert guest.name not in [s["name"] for s in listed["servers"]]
+
+
+def test_a_snapshot_of_a_10_gib_image_holding_1_gib_reads_none_of_its_data(
+        ceph, libvirt_conn, make_guest, tmp_path):
+    # Every qemu-img the service runs is logged by a wrapper first on PATH:
+    # a create that copied or converted data would show in the log.
+    wrappers = tmp_path / "bin"
+    wrappers.mkdir()
+    calls = tmp_path / "qemu-img.calls"
+    (wrappers / "qemu-img").write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\nexec /usr/bin/qemu-img "$@"\n')
+    (wrappers / "qemu-img").chmod(0o755)
+    state = str(tmp_path / "state")
+    os.makedirs(state)
+    api = fixtures.APIServer(state, fixtures.sqlite_url(state),
+                             drivers=("libvirt",), extra_conf={
+        "rbd": {"ceph_conf": ceph.conf_path, "rbd_user": "nativesnap"}},
+        env={"PATH": f"{wrappers}:{os.environ['PATH']}"})
+    api.manage("db", "sync")
+    api.start()
+    image = f"big-{uuid.uuid4()}"
+    ceph.create_image("vms", image, 10 * 1024 * MIB)
+    block = os.urandom(4 * MIB)
+    try:
+        with ceph.ioctx("vms") as ioctx, rbd_lib.Image(ioctx, image) as img:
+            for offset in range(0, 1024 * MIB, 4 * MIB):
+                img.write(block, offset)
+        # Never started: the snapshot is of the disks. Its small qcow2 root
+        # file gets an overlay (qemu-img create, which shows the wrapper
+        # works); the RBD disk gets an RBD snapshot and nothing else.
+        guest = make_guest(disks=1, boot=False)
+        secret = ceph.libvirt_secret(libvirt_conn, "nativesnap")
+        rbd.define_with_rbd_disk(libvirt_conn, guest, ceph.rbd_disk_xml(
+            "vms", image, "nativesnap", secret, "vdb", serial=SERIAL))
+        server = lh.adopt(api, guest)
+        snap = lh.snapshot(api, server["id"], name="big")
+        assert snap["status"] == "available"
+        assert ceph.image_info("vms", image).snapshot(snap["id"])
+        ran = calls.read_text().splitlines()
+        assert ran and all(line.startswith("create ") for line in ran), ran
+        assert not any(image in line for line in ran), ran
+    finally:
+        api.stop()
+        ceph.remove_image("vms", image, children="remove")
