@@ -9,17 +9,24 @@ from nativesnap.objects import snapshot as snapshot_obj
 from nativesnap import policy
 
 
-def get_server(context, server_id, action):
+def _get_owned(context, action, load, not_found):
+    """``load()``, authorised against the resource's own project; another
+    project's answers ``not_found`` (404)."""
     try:
-        server = server_obj.Server.get_by_id(context, server_id)
-    except exception.ServerNotFound:
+        found = load()
+    except type(not_found):
         # Authorise against the caller's own project so that a caller who may
         # not use the action at all learns that (403), not that the id is free.
         policy.authorize(context, action, {"project_id": context.project_id})
         raise
-    policy.authorize_resource(context, action, server.project_id,
-                              exception.ServerNotFound(server_id=server_id))
-    return server
+    policy.authorize_resource(context, action, found.project_id, not_found)
+    return found
+
+
+def get_server(context, server_id, action):
+    return _get_owned(context, action,
+                      lambda: server_obj.Server.get_by_id(context, server_id),
+                      exception.ServerNotFound(server_id=server_id))
 
 
 def get_snapshot(context, server, snapshot_id):
@@ -43,14 +50,9 @@ def get_any_snapshot(context, snapshot_id, action):
 
 def get_image(context, image_id, action):
     """An exported image, authorised against its own project."""
-    try:
-        image = image_obj.Image.get_by_id(context, image_id)
-    except exception.ImageNotFound:
-        policy.authorize(context, action, {"project_id": context.project_id})
-        raise
-    policy.authorize_resource(context, action, image.project_id,
-                              exception.ImageNotFound(image_id=image_id))
-    return image
+    return _get_owned(context, action,
+                      lambda: image_obj.Image.get_by_id(context, image_id),
+                      exception.ImageNotFound(image_id=image_id))
 
 
 def listing_project(context, params, policy_prefix):
