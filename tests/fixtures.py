@@ -64,9 +64,13 @@ def postgresql_database():
         yield admin_url.set(database=name).render_as_string(hide_password=False)
     finally:
         with engine.connect() as conn:
+            # Only our own sessions: an autovacuum worker visiting the
+            # database runs as the superuser and may not be terminated by
+            # us; DROP DATABASE stops it by itself.
             conn.execute(sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name"), {"name": name})
+                "WHERE datname = :name AND usename = current_user "
+                "AND pid <> pg_backend_pid()"), {"name": name})
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         engine.dispose()
 
