@@ -85,7 +85,8 @@ class Server(Resource):
     kind = "server"
     fields = ("id", "name", "project_id", "driver", "hypervisor_ref", "host",
               "status", "task_state", "origin", "source_snapshot_id", "linked",
-              "capabilities", "fault", "created_at", "updated_at")
+              "flatten_progress", "capabilities", "fault", "created_at",
+              "updated_at")
 
     @staticmethod
     def path_of(server_id):
@@ -143,7 +144,8 @@ class Image(Resource):
     kind = "image"
     fields = ("id", "name", "project_id", "snapshot_id", "server_id",
               "backend", "disk_format", "status", "progress", "size_bytes",
-              "sha256", "location", "fault", "created_at", "updated_at")
+              "sha256", "location", "fault", "flatten_progress",
+              "fallback_reason", "created_at", "updated_at")
 
     @staticmethod
     def path_of(image_id):

@@ -65,6 +65,9 @@ FAILPOINTS = (
      "image written and checksummed in the store's staging directory"),
     ("manager.export.before_db_save",
      "image moved into the store; it is not recorded active yet"),
+    ("manager.flatten.progress",
+     "a clone (full spawn, export by clone) is being flattened in the "
+     "background; its progress is about to be saved"),
     ("manager.assisted.before_driver",
      "an assisted volume snapshot's turn came (recorded running); the driver "
      "has not run"),

@@ -113,6 +113,11 @@ class API:
         return server
 
     def delete_server(self, context, server):
+        if server.flatten_progress is not None and server.flatten_progress < 100:
+            raise exception.Conflict(
+                f"Server {server.id}'s disk is being flattened "
+                f"({server.flatten_progress} %); delete it once "
+                "flatten_progress is 100.")
         server.begin_task(states.DELETING_SERVER, uuidutils.generate_uuid())
         try:
             self._check_no_linked_clones(context, server)

@@ -27,6 +27,7 @@ from oslo_utils import timeutils
 from nativesnap.common import rpc
 from nativesnap.common import states
 from nativesnap.compute import assisted_volumes
+from nativesnap.compute import flatten
 from nativesnap.compute import queues
 from nativesnap.compute import recovery
 from nativesnap.compute import rpcapi
@@ -77,6 +78,7 @@ class ComputeManager:
         self._lock = threading.Lock()
         self._deleting = set()  # task ids of server deletes being served
         self._other_stores = {}  # backend -> image store, see store_for
+        self.flattener = flatten.Flattener(self)
 
     @property
     def volume_api(self):
@@ -95,6 +97,7 @@ class ComputeManager:
             self._start_driver(name)
         self.image_store.ensure()
         recovery.recover(self, context)
+        self.flattener.resume(context)
         self.sync.all(context)
 
     def _start_driver(self, name):
@@ -155,6 +158,7 @@ class ComputeManager:
             LOG.warning("Task %s (%s) on server %s still running at shutdown; "
                         "start-up recovery will finish or roll it back",
                         task.id, task.name, task.server_id)
+        self.flattener.stop()
         for driver in self.drivers.values():
             driver.cleanup_host()
         return left
@@ -205,6 +209,7 @@ class ComputeManager:
         saves). A failure is logged, not raised: the export's own fault is
         what matters, and ``retry_discards`` tries again."""
         try:
+            self.remove_clone(context, image)
             image.store_ref = self.store_for(image).discard(context, image)
         except Exception as e:
             LOG.error("Could not remove what export %s left in the %s image "
@@ -324,8 +329,28 @@ class ComputeManager:
         if image.status == states.IMAGE_SAVING:
             raise exception.Conflict(f"Image {image.id} is still being saved; "
                                      "delete it once its export has ended.")
+        if image.flatten_progress is not None and image.flatten_progress < 100:
+            raise exception.Conflict(
+                f"Image {image.id} is being flattened ({image.flatten_progress} "
+                "%); delete it once flatten_progress is 100.")
+        self.remove_clone(context, image)
         self.store_for(image).delete(context, image)
         image.destroy()
+
+    def remove_clone(self, context, image):
+        """Remove the clone an export by clone made for ``image`` (whichever
+        enabled driver made it)."""
+        store = self.store_for(image)
+        if image.location:
+            scheme = image.location.partition("://")[0]
+            if scheme not in store.location_schemes:
+                return  # a file or an upload
+        elif not (store.location_schemes and image.disk_format == "raw"):
+            return  # clones are raw, recorded only by such stores
+        for name, driver in self.drivers.items():
+            if name not in self.broken_drivers and driver.remove_clone(context,
+                                                                       image.id):
+                return
 
     @messaging.expose
     def release_reservation(self, context, reservation):

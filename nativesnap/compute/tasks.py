@@ -273,8 +273,19 @@ class Spawn(ServerTask):
 
     def succeeded(self, task, result):
         failpoints.hit("manager.spawn.before_db_save")
+        values = {}
+        if result.flatten:
+            # The disk is a clone the flattener copies after the spawn; the
+            # handle is kept to resume it after a restart (flatten.py).
+            values = {"flatten_progress": 0,
+                      "driver_info": dict(result.driver_info,
+                                          flatten=result.flatten)}
         self.release(task, hypervisor_ref=result.hypervisor_ref,
-                     status=result.status, driver_info=result.driver_info)
+                     status=result.status,
+                     **dict({"driver_info": result.driver_info}, **values))
+        if result.flatten:
+            self.manager.flattener.start_server(self.context, self.server,
+                                                result.flatten)
         self.manager.sync_server(self.context, self.server)
 
     def failed(self, task, exc):
@@ -305,11 +316,16 @@ class Export(ServerTask):
         share = 0.5 if store.uploads else 1.0
         result = self.driver.export_snapshot(
             self.context, self.server, self.target, store.staging(image),
-            image.disk_format, lambda percent: progress(percent * share))
+            image.disk_format, lambda percent: progress(percent * share),
+            clone_as=image.id if store.location_schemes else None)
         failpoints.hit("manager.export.before_rename")
-        location = store.commit(self.context, image, result,
-                                lambda percent: progress(50 + percent / 2),
-                                hypervisor=self.server.driver)
+        if result.location:  # a clone: no data crossed the host
+            location = store.add_location(self.context, image, result.location,
+                                          hypervisor=self.server.driver)
+        else:
+            location = store.commit(self.context, image, result,
+                                    lambda percent: progress(50 + percent / 2),
+                                    hypervisor=self.server.driver)
         return result, location
 
     def succeeded(self, task, outcome):
@@ -321,8 +337,15 @@ class Export(ServerTask):
         image.size_bytes = result.size_bytes
         image.sha256 = result.sha256
         image.location = location
+        image.fallback_reason = result.fallback_reason
+        if result.flatten:
+            image.flatten_progress = 0
         image.save()
         self.release(task)
+        if result.flatten:
+            self.manager.flattener.start_image(self.context, image,
+                                               self.server.driver,
+                                               result.flatten)
 
     def failed(self, task, exc):
         LOG.error("Exporting snapshot %s failed: %s", self.target.id, exc)

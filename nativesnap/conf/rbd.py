@@ -30,6 +30,11 @@ opts = [
     cfg.IntOpt("flatten_workers", default=2, min=1,
                help="Flattens (full spawns, exports) run at the same time; "
                     "more wait their turn."),
+    cfg.IntOpt("flatten_wait_timeout", default=900, min=1,
+               help="Seconds a snapshot delete waits for the flattens of "
+                    "clones nativesnap made of it (a full spawn, an export) "
+                    "to end before it fails; the snapshot shows 'deleting' "
+                    "meanwhile."),
 ]
 
 

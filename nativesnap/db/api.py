@@ -275,6 +275,16 @@ def server_get_busy(context, host):
         return [_to_dict(r) for r in rows]
 
 
+def server_get_flattening(context, host):
+    """Servers of ``host`` whose full spawn's flatten has not ended."""
+    with reader(context) as session:
+        rows = session.query(models.Server).filter(
+            models.Server.host == host,
+            models.Server.flatten_progress.isnot(None),
+            models.Server.flatten_progress < 100).all()
+        return [_to_dict(r) for r in rows]
+
+
 def server_get_waiting(context, host):
     """Servers of ``host`` whose task waits for an outside event."""
     with reader(context) as session:
@@ -502,6 +512,16 @@ def image_get_by_status(context, statuses, host=None):
             query = query.filter(sa.or_(models.Image.host == host,
                                         models.Image.host.is_(None)))
         return [_to_dict(r) for r in query]
+
+
+def image_get_flattening(context, host):
+    """Active images ``host`` exported by clone whose flatten has not ended."""
+    with reader(context) as session:
+        rows = session.query(models.Image).filter(
+            models.Image.host == host,
+            models.Image.flatten_progress.isnot(None),
+            models.Image.flatten_progress < 100).all()
+        return [_to_dict(r) for r in rows]
 
 
 def server_current_snapshot_ids(context, server_ids):

@@ -56,6 +56,8 @@ class Server(BASE, NativesnapBase):
     origin = sa.Column(sa.String(16), nullable=False)
     source_snapshot_id = sa.Column(sa.String(36), nullable=True)
     linked = sa.Column(sa.Boolean, nullable=False, default=False)
+    # A full spawn's clone flattened in the background (NULL: none; 100: done).
+    flatten_progress = sa.Column(sa.Integer, nullable=True)
     current_snapshot_id = sa.Column(sa.String(36), nullable=True)
     capabilities = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
@@ -136,6 +138,9 @@ class Image(BASE, NativesnapBase):
     sha256 = sa.Column(sa.String(64), nullable=True)
     location = sa.Column(sa.Text, nullable=True)
     fault = sa.Column(NullableJson, nullable=True)
+    # A clone flattened in the background (NULL: none; 100: done).
+    flatten_progress = sa.Column(sa.Integer, nullable=True)
+    fallback_reason = sa.Column(sa.Text, nullable=True)
 
 
 class AssistedVolumeOperation(BASE, NativesnapBase):

@@ -18,6 +18,9 @@ from nativesnap.objects.image import DISK_FORMATS
 
 class LocalImageStore(store.ImageStore):
     backend = "local"
+    # nativesnap's records are this store's catalogue: an export by clone
+    # stays in Ceph, its location recorded here (docs/rbd.md).
+    location_schemes = ("rbd",)
 
     def __init__(self, path):
         self.path = os.path.abspath(path)
@@ -62,3 +65,7 @@ class LocalImageStore(store.ImageStore):
 
     def delete(self, context, image):
         self.discard(context, image)
+
+    def add_location(self, context, image, url, metadata=None, hypervisor=None):
+        """The clone at ``url`` is the image: its location is the URL."""
+        return url

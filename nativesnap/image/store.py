@@ -6,9 +6,9 @@ Glance store uploads it to Glance in chunks and checks Glance's checksum
 against the one computed while reading. What a failed or interrupted export
 left behind — a staging file, an image half-made in the store — is removed
 by ``discard``; ``delete`` removes a finished image. A store whose storage a
-hypervisor can write directly (Glance on the same Ceph cluster) can also be
-told where an image's data already is (``add_location``), so no data crosses
-the host. ``[image] backend`` chooses the store (docs/images.md).
+hypervisor can write directly can also be told where an image's data
+already is (``add_location``), so no data crosses the host: the local store
+records a Ceph RBD clone's ``rbd://`` location in nativesnap's own catalogue. ``[image] backend`` chooses the store (docs/images.md).
 """
 
 import abc
@@ -22,6 +22,10 @@ class ImageStore(metaclass=abc.ABCMeta):
     #: True when ``commit`` moves the data (an upload): export progress is
     #: then shared between the driver's copy and the store's upload.
     uploads = False
+    #: Schemes of locations in a hypervisor's storage this store can record
+    #: as an image (``add_location``): a driver may then export by clone
+    #: (docs/rbd.md) instead of writing a file.
+    location_schemes = ()
 
     def ensure(self):
         """Prepare the store at start-up (directories, a client)."""

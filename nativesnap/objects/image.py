@@ -7,7 +7,7 @@ from nativesnap.objects import base
 from nativesnap.objects import fields
 
 # The disk formats an export may be written in.
-DISK_FORMATS = ("qcow2",)
+DISK_FORMATS = ("qcow2", "raw")
 
 
 # Where an export is kept ([image] backend).
@@ -19,7 +19,8 @@ SORT_KEYS = db.IMAGE_SORT_KEYS
 class Image(base.NativesnapObject):
     # Version 1.0: initial version
     # Version 1.1: server_id, host, backend, store_ref (a resource of its own)
-    VERSION = "1.1"
+    # Version 1.2: flatten_progress, fallback_reason
+    VERSION = "1.2"
 
     fields = {
         "id": fields.UUIDField(),
@@ -37,13 +38,19 @@ class Image(base.NativesnapObject):
         "sha256": fields.StringField(nullable=True),
         "location": fields.StringField(nullable=True),
         "fault": fields.JsonField(nullable=True),
+        "flatten_progress": fields.NonNegativeIntegerField(nullable=True),
+        "fallback_reason": fields.StringField(nullable=True),
         "created_at": fields.DateTimeField(nullable=True),
         "updated_at": fields.DateTimeField(nullable=True),
     }
 
     def obj_make_compatible(self, primitive, target_version):
         super().obj_make_compatible(primitive, target_version)
-        if target_version == "1.0":
+        version = tuple(int(n) for n in target_version.split("."))
+        if version < (1, 2):
+            for name in ("flatten_progress", "fallback_reason"):
+                primitive.pop(name, None)
+        if version < (1, 1):
             for name in ("server_id", "host", "backend", "store_ref"):
                 primitive.pop(name, None)
 
@@ -93,6 +100,10 @@ class ImageList(base.NativesnapObjectListBase, base.NativesnapObject):
     def get_by_snapshots(cls, context, snapshot_ids):
         return cls._from_rows(context, Image,
                               db.image_get_all_by_snapshots(context, snapshot_ids))
+
+    @classmethod
+    def get_flattening(cls, context, host):
+        return cls._from_rows(context, Image, db.image_get_flattening(context, host))
 
     @classmethod
     def get_by_status(cls, context, statuses, host=None):

@@ -17,7 +17,8 @@ CAPABILITIES = fields.CAPABILITIES
 class Server(base.NativesnapObject):
     # Version 1.0: initial version
     # Version 1.1: task_wait_until, task_wait_info (tasks waiting for an event)
-    VERSION = "1.1"
+    # Version 1.2: flatten_progress (a full spawn's clone flattened later)
+    VERSION = "1.2"
 
     fields = {
         "id": fields.UUIDField(),
@@ -35,6 +36,7 @@ class Server(base.NativesnapObject):
         "origin": fields.OriginField(),
         "source_snapshot_id": fields.UUIDField(nullable=True),
         "linked": fields.BooleanField(default=False),
+        "flatten_progress": fields.NonNegativeIntegerField(nullable=True),
         "current_snapshot_id": fields.UUIDField(nullable=True),
         "capabilities": fields.JsonField(default={}),
         "driver_info": fields.JsonField(default={}),
@@ -47,7 +49,10 @@ class Server(base.NativesnapObject):
 
     def obj_make_compatible(self, primitive, target_version):
         super().obj_make_compatible(primitive, target_version)
-        if target_version == "1.0":
+        version = tuple(int(n) for n in target_version.split("."))
+        if version < (1, 2):
+            primitive.pop("flatten_progress", None)
+        if version < (1, 1):
             for name in ("task_wait_until", "task_wait_info"):
                 primitive.pop(name, None)
 
@@ -151,6 +156,11 @@ class ServerList(base.NativesnapObjectListBase, base.NativesnapObject):
     @classmethod
     def get_busy(cls, context, host):
         return cls._from_rows(context, Server, db.server_get_busy(context, host))
+
+    @classmethod
+    def get_flattening(cls, context, host):
+        return cls._from_rows(context, Server,
+                              db.server_get_flattening(context, host))
 
     @classmethod
     def get_waiting(cls, context, host):

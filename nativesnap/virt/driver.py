@@ -98,12 +98,22 @@ class SpawnResult:
     hypervisor_ref: str
     status: str
     driver_info: dict = dataclasses.field(default_factory=dict)
+    #: A copy the new server's disk still needs, done after the spawn by
+    #: ``flatten`` (a handle only this driver reads), or None.
+    flatten: str = None
 
 
 @dataclasses.dataclass
 class ExportResult:
     size_bytes: int
-    sha256: str
+    sha256: str = None
+    #: Set when the export is a clone in the hypervisor's storage (nothing
+    #: was written to ``dest_path``): where it is, for the image store.
+    location: str = None
+    #: A clone that ``flatten`` makes independent of the snapshot later.
+    flatten: str = None
+    #: Why a clone was asked for and a copy made instead.
+    fallback_reason: str = None
 
 
 @dataclasses.dataclass
@@ -289,9 +299,26 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         self._unsupported("spawn_from_snapshot")
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
-                        progress):
-        """Write the snapshot's disk state to ``dest_path``; an ExportResult."""
+                        progress, clone_as=None):
+        """Write the snapshot's disk state to ``dest_path``; an ExportResult.
+
+        ``clone_as`` (an image id): the image store can record data that
+        stays in the hypervisor's storage (``ImageStore.location_schemes``);
+        a driver that can clone the snapshot there under that name may do so
+        and return the clone's ``location`` instead of writing a file."""
         self._unsupported("export_snapshot")
+
+    def flatten(self, context, handle, progress):
+        """Make the clone named by ``handle`` (a SpawnResult's or an
+        ExportResult's ``flatten``) independent of its snapshot. Idempotent:
+        run again after a restart, it finishes what was cut."""
+        self._unsupported("flatten")
+
+    def remove_clone(self, context, image_id):
+        """Remove the clone an export by clone made for ``image_id`` (it is
+        named by it), if there is one; whether there was. Refuses
+        (SnapshotInUse) while something else was cloned from it."""
+        return False
 
     # --- optional interfaces and events ------------------------------------
 

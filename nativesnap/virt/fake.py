@@ -215,7 +215,7 @@ class FakeDriver(driver.ComputeDriver):
             self._store()
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
-                        progress):
+                        progress, clone_as=None):
         self.simulate_work(server, "export_snapshot", progress)
         # The fake's "disk state" is a small deterministic blob per snapshot.
         data = f"fake disk state of snapshot {snapshot.id}\n".encode()

@@ -13,8 +13,8 @@ from tests.functional import helpers as h
 
 IMAGE_FIELDS = {"id", "name", "project_id", "snapshot_id", "server_id",
                 "backend", "disk_format", "status", "progress", "size_bytes",
-                "sha256", "location", "fault", "created_at", "updated_at",
-                "links"}
+                "sha256", "location", "fault", "flatten_progress",
+                "fallback_reason", "created_at", "updated_at", "links"}
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
@@ -119,6 +119,7 @@ def test_an_export_is_listed_and_shown_with_every_field_matching_its_file(api):
     assert image["sha256"] == hashlib.sha256(data).hexdigest()
     assert image["location"] == f"file://{path}"
     assert image["fault"] is None
+    assert (image["flatten_progress"], image["fallback_reason"]) == (None, None)
     for stamp in ("created_at", "updated_at"):
         assert TIMESTAMP_RE.match(image[stamp]), image[stamp]
     assert snapshot["created_at"] <= image["created_at"] <= image["updated_at"]

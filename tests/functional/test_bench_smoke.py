@@ -55,3 +55,26 @@ def test_bench_glance_exports_a_small_disk_and_reports_throughput_and_memory(
     assert all(r["median_s"] > 0 and r["mib_per_s"] > 0 for r in rows.values())
     assert result["rss_peak_above_idle_mib"] >= 0
     assert result["export_over_floor"] > 0
+
+
+def test_bench_rbd_measures_every_figure_on_a_1_gib_image(tmp_path):
+    # bench/rbd against the one-node Ceph (tools/start-ceph) and a running
+    # test guest: one sample of each figure, ≈ 20-30 s.
+    out = tmp_path / "rbd.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench", "rbd"),
+                           "--sizes-gib", "1", "--samples", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    rows = {r["key"]: r for r in result["rows"]}
+    figures = ("create_total_ms", "create_frozen_ms", "create_direct_snap_ms",
+               "revert_api_ms", "revert_api_agent_ms", "rollback_ms", "clone_swap_ms",
+               "export_clone_ms", "export_flatten_ms", "export_copy_ms")
+    ratios = ("rollback_ms[1GiB]/clone_swap_ms[1GiB]",
+              "export_copy_ms[1GiB]/export_clone_ms[1GiB]",
+              "export_flatten_ms[1GiB]/export_clone_ms[1GiB]")
+    assert {f"{f}[1GiB]" for f in figures} | set(ratios) <= set(rows), sorted(rows)
+    for row in rows.values():
+        value = row["ratio"] if row["count"] is None else row["median_ms"]
+        assert value > 0, row
+    assert result["machine"]["nproc"] and result["machine"]["ceph"]

@@ -32,7 +32,8 @@ SNAPSHOT_LIST_LONG = SNAPSHOT_LIST + ["Memory", "Quiesce", "Parent ID",
                                       "Project ID"]
 SERVER_FIELDS = ["id", "name", "project_id", "driver", "hypervisor_ref", "host",
                  "status", "task_state", "origin", "source_snapshot_id",
-                 "linked", "capabilities", "fault", "created_at", "updated_at"]
+                 "linked", "flatten_progress", "capabilities", "fault",
+                 "created_at", "updated_at"]
 SNAPSHOT_FIELDS = ["id", "server_id", "project_id", "name", "description",
                    "status", "progress", "kind", "memory", "quiesce",
                    "consistency", "parent_id", "is_current", "size_bytes",
@@ -44,7 +45,8 @@ IMAGE_LIST_LONG = IMAGE_LIST + ["Server ID", "Backend", "Location", "SHA256",
                                 "Project ID"]
 IMAGE_FIELDS = ["id", "name", "project_id", "snapshot_id", "server_id",
                 "backend", "disk_format", "status", "progress", "size_bytes",
-                "sha256", "location", "fault", "created_at", "updated_at"]
+                "sha256", "location", "fault", "flatten_progress",
+                "fallback_reason", "created_at", "updated_at"]
 
 
 def adopt(api, token, prefix="vm-", name=None):

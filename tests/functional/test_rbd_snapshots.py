@@ -108,40 +108,66 @@ def test_reverts_back_and_forth_restore_the_rbd_disk_and_the_file_disk_at_one_in
     assert _read(rbd_guest) == b
 
 
-def test_linked_spawn_clones_the_snapshot_and_keeps_it_until_the_clone_goes(
+def _spawn(api, snapshot_id, name, linked):
+    resp = api.request("POST", "/v1/servers", token=lh.ADMIN, json={
+        "server": {"name": name, "snapshot_id": snapshot_id,
+                   "linked": linked, "power_on": True}})
+    assert resp.status_code == 202, resp.text
+    new = lh.wait_idle(api, resp.json()["server"]["id"])
+    assert new["status"] == "ACTIVE", new
+    return new
+
+
+def _attach(libvirt_conn, server, tmp_path):
+    clone = guestlib.Guest.attach(libvirt_conn, server["hypervisor_ref"])
+    clone.console_log_path = str(tmp_path / "none")
+    clone.rbd_device = "vdb"
+    clone.wait_for_agent(timeout=WAIT)
+    return clone
+
+
+def _delete_server(api, server_id):
+    resp = api.request("DELETE", f"/v1/servers/{server_id}", token=lh.ADMIN)
+    assert resp.status_code in (202, 204), resp.text
+    api.wait_for(lambda: api.request(
+        "GET", f"/v1/servers/{server_id}", token=lh.ADMIN).status_code == 404,
+        timeout=WAIT, what="the spawned server to be gone")
+
+
+def test_linked_and_full_spawns_read_the_snapshot_and_only_the_linked_one_keeps_it(
         rbd_api, rbd_guest, ceph, libvirt_conn, tmp_path):
     server = lh.adopt(rbd_api, rbd_guest)
     a = _write(rbd_guest)
     s1 = lh.snapshot(rbd_api, server["id"], name="s1")
     _write(rbd_guest)
-    resp = rbd_api.request("POST", "/v1/servers", token=lh.ADMIN, json={
-        "server": {"name": "rbd-linked", "snapshot_id": s1["id"],
-                   "linked": True, "power_on": True}})
-    assert resp.status_code == 202, resp.text
-    new_id = resp.json()["server"]["id"]
-    new = lh.wait_idle(rbd_api, new_id)
-    assert new["status"] == "ACTIVE", new
+    spawned = []
     try:
-        clone = guestlib.Guest.attach(libvirt_conn, new["hypervisor_ref"])
-        clone.console_log_path = str(tmp_path / "none")
-        clone.rbd_device = "vdb"
-        clone.wait_for_agent(timeout=WAIT)
-        assert _read(clone) == a  # the snapshot's data, through the clone
+        linked = _spawn(rbd_api, s1["id"], "rbd-linked", linked=True)
+        spawned.append(linked["id"])
+        assert linked["flatten_progress"] is None
+        assert _read(_attach(libvirt_conn, linked, tmp_path)) == a
+        # A full spawn boots on its clone at once; the clone is flattened
+        # in the background, and then no longer needs the snapshot.
+        full = _spawn(rbd_api, s1["id"], "rbd-full", linked=False)
+        spawned.append(full["id"])
+        assert full["flatten_progress"] is not None
+        full = rbd_api.wait_for(lambda: (lambda s: s if s["flatten_progress"]
+                                         == 100 else None)(rbd_api.request(
+            "GET", f"/v1/servers/{full['id']}", token=lh.ADMIN).json()["server"]),
+            timeout=WAIT, interval=0.2, what="the full spawn's flatten")
+        assert _read(_attach(libvirt_conn, full, tmp_path)) == a
         children = ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
             s1["id"]).children
-        assert len(children) == 1, children
+        assert len(children) == 1, children  # the linked clone's only
         # The snapshot a linked clone reads cannot go: 409 naming the server.
         resp = rbd_api.request(
             "DELETE", f"/v1/servers/{server['id']}/snapshots/{s1['id']}",
             token=lh.ADMIN)
-        assert resp.status_code == 409 and new_id in resp.text, resp.text
+        assert resp.status_code == 409 and linked["id"] in resp.text, resp.text
+        assert full["id"] not in resp.text
     finally:
-        resp = rbd_api.request("DELETE", f"/v1/servers/{new_id}",
-                               token=lh.ADMIN)
-        assert resp.status_code in (202, 204), resp.text
-        rbd_api.wait_for(lambda: rbd_api.request(
-            "GET", f"/v1/servers/{new_id}", token=lh.ADMIN).status_code == 404,
-            timeout=WAIT, what="the spawned server to be gone")
+        for server_id in spawned:
+            _delete_server(rbd_api, server_id)
     assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
         s1["id"]).children == ()  # its clone was removed with it
     lh.delete_snapshot(rbd_api, server["id"], s1["id"])

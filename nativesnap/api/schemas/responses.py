@@ -5,6 +5,7 @@ from nativesnap.common import states
 from nativesnap.objects import fields
 
 _nullable_str = {"type": ["string", "null"]}
+_nullable_progress = {"type": ["integer", "null"], "minimum": 0, "maximum": 100}
 _nullable_int = {"type": ["integer", "null"], "minimum": 0}
 _links = {"type": "array", "items": {
     "type": "object", "required": ["rel", "href"],
@@ -43,6 +44,7 @@ server = {
         "origin": {"type": "string", "enum": list(states.ORIGINS)},
         "source_snapshot_id": _nullable_str,
         "linked": {"type": "boolean"},
+        "flatten_progress": _nullable_progress,
         "capabilities": {"type": "object", "properties": {
             name: {"type": "boolean"} for name in fields.CAPABILITIES}},
         "fault": _fault_detail,
@@ -69,6 +71,8 @@ image = {
         "sha256": _nullable_str,
         "location": _nullable_str,
         "fault": _fault_detail,
+        "flatten_progress": _nullable_progress,
+        "fallback_reason": _nullable_str,
         "created_at": _nullable_str,
         "updated_at": _nullable_str,
         "links": _links,

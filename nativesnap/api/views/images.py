@@ -25,6 +25,9 @@ def summary(img):
         "sha256": img.sha256,
         "location": img.location,
         "fault": img.fault,
+        # An export by clone is usable at once and flattened later (docs/rbd.md).
+        "flatten_progress": img.flatten_progress,
+        "fallback_reason": img.fallback_reason,
         "created_at": common.isotime(img.created_at),
         "updated_at": common.isotime(img.updated_at),
     }

@@ -18,6 +18,10 @@ def show(req, server):
         "origin": server.origin,
         "source_snapshot_id": server.source_snapshot_id,
         "linked": server.linked,
+        # A full spawn's disk copied in the background (docs/rbd.md): null
+        # when nothing is, 0-100 while it is, 100 once the server depends on
+        # no snapshot.
+        "flatten_progress": server.flatten_progress,
         "capabilities": {name: bool(caps.get(name, False))
                          for name in fields.CAPABILITIES},
         "fault": server.fault,

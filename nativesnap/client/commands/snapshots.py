@@ -204,8 +204,10 @@ class ExportSnapshot(_SnapshotCommand, base.ShowOne):
         parser.add_argument("--image-name", required=True, metavar="NAME",
                             help="Name of the image.")
         parser.add_argument("--disk-format", metavar="FORMAT",
-                            help="Disk format of the image (default qcow2, the "
-                                 "one the image store takes today).")
+                            choices=("qcow2", "raw"),
+                            help="Disk format of the image: qcow2 (default) "
+                                 "or raw (a snapshot of a Ceph RBD disk is "
+                                 "then exported by clone, docs/rbd.md).")
         self.add_wait_arguments(parser, "the image is active")
         return parser
 

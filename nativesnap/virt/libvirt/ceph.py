@@ -249,13 +249,72 @@ class Cluster:
                 raise _error(verb, e) from e
 
     def flatten(self, pool, name, progress=None):
-        """Copy the parent's data into a clone; it then needs no parent."""
+        """Copy the parent's data into a clone; it then needs no parent.
+        An exception raised by ``progress`` stops the flatten (librbd is told
+        through the callback's return value) and is raised again."""
+        stopped = []
+
         def step(offset, total):
-            if progress and total:
-                progress(int(100 * offset / total))
-            return 0
-        with self.image(pool, name, f"flatten {pool}/{name}") as img:
             try:
-                img.flatten(on_progress=step)
-            except rbd.InvalidArgument:
-                pass  # it has no parent (flattened already)
+                if progress and total:
+                    progress(int(100 * offset / total))
+            except Exception as e:
+                stopped.append(e)
+                return -1
+            return 0
+        try:
+            with self.image(pool, name, f"flatten {pool}/{name}") as img:
+                try:
+                    img.flatten(on_progress=step)
+                except rbd.InvalidArgument:
+                    pass  # it has no parent (flattened already)
+        except Exception:
+            if stopped:
+                raise stopped[0] from None
+            raise
+
+    def size(self, pool, name):
+        with self.image(pool, name, f"read the size of {pool}/{name}",
+                        read_only=True) as img:
+            return img.size()
+
+    # --- image metadata (what nativesnap still has to do to an image) -----------
+
+    def set_metadata(self, pool, name, key, value):
+        with self.image(pool, name, f"mark {pool}/{name}") as img:
+            img.metadata_set(key, value)
+
+    def get_metadata(self, pool, name, key):
+        """The value of ``key`` on the image, or None."""
+        with self.image(pool, name, f"read the marks of {pool}/{name}",
+                        read_only=True) as img:
+            try:
+                return img.metadata_get(key)
+            except KeyError:
+                return None
+
+    def remove_metadata(self, pool, name, key):
+        with self.image(pool, name, f"unmark {pool}/{name}") as img:
+            try:
+                img.metadata_remove(key)
+            except KeyError:
+                pass
+
+    def remove_with_snapshots(self, pool, name):
+        """Remove an image and its snapshots (gone already is fine);
+        SnapshotInUse naming the clones while one of them has any."""
+        try:
+            with self.image(pool, name, f"remove {pool}/{name}") as img:
+                for snap in img.list_snaps():
+                    children = self.children(pool, name, snap["name"])
+                    if children:
+                        raise exception.SnapshotInUse(
+                            snapshot_id=f"{pool}/{name}@{snap['name']}",
+                            dependents=", ".join(f"{p}/{i}" for p, i in
+                                                 children))
+                    if img.is_protected_snap(snap["name"]):
+                        img.unprotect_snap(snap["name"])
+                    img.remove_snap(snap["name"])
+        except rbd.ImageNotFound:
+            return
+        self.remove(pool, name)

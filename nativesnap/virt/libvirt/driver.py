@@ -68,6 +68,7 @@ class LibvirtDriver(driver.ComputeDriver):
         self.host = host_mod.Host(on_event=self.emit_event)
         self.assisted = assisted_volume.AssistedVolumes(self.host)
         self.reconciler = reconcile.Reconciler(self.host, self.destroy_server)
+        self._clone_refusals = set()  # causes already logged
 
     def init_host(self, host):
         self.host.connection()
@@ -541,7 +542,7 @@ class LibvirtDriver(driver.ComputeDriver):
             chain.Merger(self.host, dom, info, snapshot.id, bookkeeping.unlink,
                          progress).run()  # the qcow2 layers
             for reference in record["disks"].values():
-                storage.backend_of(reference).delete(reference)
+                storage.backend_of(reference).delete(reference, progress)
             bookkeeping.unlink(record.get("memory_file"))
         info["snapshots"].pop(snapshot.id, None)
         return driver.DeleteResult(server_driver_info=info)
@@ -555,15 +556,17 @@ class LibvirtDriver(driver.ComputeDriver):
             self._unsupported("spawn_from_snapshot",
                               "spawning from internal snapshots")
         directory = bookkeeping.server_dir(new_server.id)
-        sources = {}
+        sources, flattens = {}, []
         try:
             targets = sorted(record["disks"])
             for index, target in enumerate(targets):
                 reference = record["disks"][target]
                 def step(percent, i=index):
                     progress(int((i * 100 + percent) / len(targets)))
-                sources[target] = storage.backend_of(reference).spawn_source(
-                    reference, directory, linked, step)
+                sources[target], handle = storage.backend_of(
+                    reference).spawn_source(reference, directory, linked, step)
+                if handle:
+                    flattens.append(handle)
             failpoints.hit("libvirt.spawn.disks_created")
             domain_xml = lxml_xml.for_new_domain(
                 snapshot.driver_info["domain_xml"], f"nativesnap-{new_server.id}",
@@ -582,12 +585,13 @@ class LibvirtDriver(driver.ComputeDriver):
             raise
         return driver.SpawnResult(hypervisor_ref=dom.UUIDString(),
                                   status=host_mod.state_of(dom),
-                                  driver_info={"snapshots": {}})
+                                  driver_info={"snapshots": {}},
+                                  flatten=" ".join(flattens) or None)
 
     # --- export -----------------------------------------------------------------
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
-                        progress):
+                        progress, clone_as=None):
         record = bookkeeping.info(server)["snapshots"].get(snapshot.id)
         if record is None or record.get("kind") != states.KIND_EXTERNAL:
             self._unsupported("export_snapshot", "exporting internal snapshots")
@@ -595,10 +599,39 @@ class LibvirtDriver(driver.ComputeDriver):
         order = [d.target for d in lxml_xml.disks(snapshot.driver_info["domain_xml"])
                  if d.target in record["disks"]]
         reference = record["disks"][order[0]]
-        sha256 = storage.backend_of(reference).export(reference, dest_path,
-                                                      progress)
+        backend = storage.backend_of(reference)
+        fallback = None
+        if clone_as and backend is storage.RBD:
+            if disk_format != "raw":
+                fallback = (f"disk_format {disk_format} was asked: a clone is "
+                            "raw (ask raw for an export by clone)")
+            else:
+                try:
+                    location, handle, size = backend.export_clone(reference,
+                                                                  clone_as)
+                    return driver.ExportResult(size_bytes=size,
+                                               location=location, flatten=handle)
+                except storage.CloneRefused as e:
+                    fallback = e.reason
+                    self._log_clone_refusal(e)
+        sha256 = backend.export(reference, dest_path, progress, disk_format)
         return driver.ExportResult(size_bytes=os.path.getsize(dest_path),
-                                   sha256=sha256)
+                                   sha256=sha256, fallback_reason=fallback)
+
+    def _log_clone_refusal(self, refusal):
+        """Once per cause, not per export: the export's own record says why."""
+        if refusal.cause not in self._clone_refusals:
+            self._clone_refusals.add(refusal.cause)
+            LOG.warning("Exports of RBD snapshots are full copies, not "
+                        "clones: %s (logged once; each export records it as "
+                        "fallback_reason)", refusal.reason)
+
+    def flatten(self, context, handle, progress):
+        for one in handle.split():
+            storage.RBD.flatten(one, progress)
+
+    def remove_clone(self, context, image_id):
+        return storage.RBD.remove_clone(image_id)
 
     # --- optional interfaces -----------------------------------------------------
 

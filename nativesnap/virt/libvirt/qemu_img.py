@@ -119,9 +119,13 @@ def _run_with_progress(args, timeout, verb, progress, cancel_check=None,
         raise _failure(args, verb, stderr, where)
 
 
-def convert(source, dest, progress=None, timeout=3600, force_share=True):
-    """Copy ``source`` (with its backing chain) into a standalone qcow2."""
-    args = ["convert", "-p", "-O", "qcow2"]
+def convert(source, dest, progress=None, timeout=3600, force_share=True,
+            output_format="qcow2"):
+    """Copy ``source`` (with its backing chain) into a standalone image of
+    ``output_format`` (qcow2 or raw: a fixed list, never user text)."""
+    if output_format not in ("qcow2", "raw"):
+        raise ValueError(f"output format {output_format!r}")
+    args = ["convert", "-p", "-O", output_format]
     if force_share:
         args.append("-U")
     args += [source, dest]

@@ -26,6 +26,7 @@ import abc
 import hashlib
 import os
 import re
+import time
 import uuid
 
 from nativesnap.common import failpoints
@@ -40,6 +41,30 @@ from nativesnap.virt.libvirt import xml
 #: the format name a snapshot's view gives each disk
 QCOW2 = "qcow2"
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+#: RBD image metadata on a clone nativesnap has yet to flatten
+FLATTEN_MARK = "nativesnap.flatten"
+FLATTEN_POLL_SECONDS = 0.5
+
+
+def parse_location(url):
+    """(fsid, pool, image) of ``rbd://fsid/pool/image[/snap]``."""
+    scheme, _, rest = url.partition("://")
+    parts = rest.split("/")
+    if scheme != "rbd" or len(parts) not in (3, 4) or not all(
+            SAFE_NAME.fullmatch(p) for p in parts):
+        raise exception.Invalid(reason=f"{url!r} is not an rbd:// location")
+    return parts[0], parts[1], parts[2]
+
+
+class CloneRefused(Exception):
+    """An export by clone is not possible here: the reason (recorded on the
+    export, which is then a copy)."""
+
+    def __init__(self, reason, cause=None):
+        super().__init__(reason)
+        self.reason = reason
+        #: what to log once per cause (the kind of refusal, not the image)
+        self.cause = cause or reason
 
 
 class DiskBackend(metaclass=abc.ABCMeta):
@@ -76,7 +101,7 @@ class DiskBackend(metaclass=abc.ABCMeta):
         """At adoption: Invalid naming the disk when nativesnap could not
         snapshot it (an image its user may not write)."""
 
-    def delete(self, reference):
+    def delete(self, reference, progress=None):
         """Remove a snapshot's frozen state that no other snapshot needs
         (qcow2 layers are merged by chain.py instead)."""
 
@@ -108,12 +133,19 @@ class DiskBackend(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def spawn_source(self, reference, directory, linked, progress):
         """A new server's disk from ``reference``: sharing its data
-        (``linked``) or a copy of its own."""
+        (``linked``) or a copy of its own; (source, flatten) where
+        ``flatten`` names a copy still to be made by ``flatten`` (None when
+        the source is complete)."""
 
     @abc.abstractmethod
-    def export(self, reference, dest_path, progress):
-        """Write ``reference``'s state into ``dest_path`` as one qcow2 file;
-        returns its SHA-256."""
+    def export(self, reference, dest_path, progress, disk_format):
+        """Write ``reference``'s state into ``dest_path`` as one file of
+        ``disk_format``; returns its SHA-256."""
+
+    def export_clone(self, reference, image_id):
+        """Export by clone: (location, flatten, size); CloneRefused when this disk
+        cannot be exported that way."""
+        raise CloneRefused("the disk is a file: a clone needs Ceph RBD")
 
 
 class Qcow2File(DiskBackend):
@@ -163,19 +195,21 @@ class Qcow2File(DiskBackend):
                 progress(percent)
             qemu_img.convert(reference, path, progress=step,
                              timeout=CONF.libvirt.copy_timeout)
-        return path
+        return path, None
 
-    def export(self, reference, dest_path, progress):
-        return export_copy(reference, dest_path, progress)
+    def export(self, reference, dest_path, progress, disk_format):
+        return export_copy(reference, dest_path, progress, disk_format)
 
 
-def export_copy(source, dest_path, progress, force_share=True):
-    """``qemu-img convert`` of ``source`` into one qcow2 file; its SHA-256."""
+def export_copy(source, dest_path, progress, disk_format, force_share=True):
+    """``qemu-img convert`` of ``source`` into one file of ``disk_format``;
+    its SHA-256."""
     def step(percent):
         failpoints.hit("libvirt.export.converting")
         progress(percent)
     qemu_img.convert(source, dest_path, progress=step,
-                     timeout=CONF.libvirt.copy_timeout, force_share=force_share)
+                     timeout=CONF.libvirt.copy_timeout, force_share=force_share,
+                     output_format=disk_format)
     failpoints.hit("libvirt.export.converted")
     digest = hashlib.sha256()
     with open(dest_path, "rb") as f:
@@ -264,19 +298,28 @@ class RbdImage(DiskBackend):
                               reference["snapshot"])
 
     def spawn_source(self, reference, directory, linked, progress):
+        """A clone of the snapshot in the same pool; a full spawn's clone is
+        marked and flattened later by ``flatten`` (its handle returned)."""
         pool = reference["pool"]
         name = f"{self.PREFIX}{uuid.uuid4()}"
         self.cluster.clone(pool, reference["image"], reference["snapshot"],
                            pool, name)
+        handle = None
         if not linked:
-            try:
-                self.cluster.flatten(pool, name, progress)
-            except Exception:
-                self.cluster.remove(pool, name)
-                raise
-        return xml.NetworkSource("rbd", f"{pool}/{name}")
+            handle = self._mark_for_flatten(pool, name)
+        return xml.NetworkSource("rbd", f"{pool}/{name}"), handle
 
-    def export(self, reference, dest_path, progress):
+    def _mark_for_flatten(self, pool, name):
+        """Mark a clone as one nativesnap flattens (a snapshot delete waits
+        for such clones, docs/rbd.md); its flatten handle."""
+        try:
+            self.cluster.set_metadata(pool, name, FLATTEN_MARK, "pending")
+        except Exception:
+            self.cluster.remove(pool, name)
+            raise
+        return f"rbd://{self.cluster.fsid()}/{pool}/{name}"
+
+    def export(self, reference, dest_path, progress, disk_format):
         opts = CONF.rbd
         source = (f"rbd:{reference['pool']}/{reference['image']}@"
                   f"{reference['snapshot']}:id={opts.rbd_user}"
@@ -284,17 +327,88 @@ class RbdImage(DiskBackend):
         if opts.keyring:
             source += f":keyring={opts.keyring}"
         # Locks are for image files: the rbd protocol takes no force-share.
-        return export_copy(source, dest_path, progress, force_share=False)
+        return export_copy(source, dest_path, progress, disk_format,
+                           force_share=False)
 
-    def delete(self, reference):
-        self.cluster.remove_snapshot(reference["pool"], reference["image"],
-                                     reference["snapshot"])
+    def export_clone(self, reference, image_id):
+        """A clone of the snapshot in ``[rbd] image_pool`` named by the
+        image's id, with the snapshot ``snap`` Glance's RBD store expects:
+        (location ``rbd://<fsid>/<pool>/<image>/snap``, the same as flatten
+        handle, size). Refused (CloneRefused) without write caps on the pool."""
+        pool = CONF.rbd.image_pool
+        try:
+            self.cluster.clone(reference["pool"], reference["image"],
+                               reference["snapshot"], pool, image_id)
+        except ceph.rbd.PermissionError as e:
+            raise CloneRefused(
+                f"client.{CONF.rbd.rbd_user} may not write pool {pool} "
+                f"([rbd] image_pool): Ceph refused the clone ({e}); give it "
+                f"'profile rbd pool={pool}' for exports by clone",
+                cause=f"no write caps on {pool}") from e
+        try:
+            self.cluster.set_metadata(pool, image_id, FLATTEN_MARK, "pending")
+            self.cluster.create_snapshot(pool, image_id, "snap")
+        except Exception:
+            self.cluster.remove_with_snapshots(pool, image_id)
+            raise
+        location = f"rbd://{self.cluster.fsid()}/{pool}/{image_id}/snap"
+        return location, location, self.cluster.size(pool, image_id)
+
+    def flatten(self, handle, progress):
+        """Flatten the clone ``handle`` names (``rbd://fsid/pool/image[/snap]``);
+        done already is fine."""
+        fsid, pool, image = parse_location(handle)
+        if fsid != self.cluster.fsid():
+            raise exception.Invalid(reason=f"{handle} is on another Ceph "
+                                           "cluster than [rbd] ceph_conf's")
+        self.cluster.flatten(pool, image, progress)
+        self.cluster.remove_metadata(pool, image, FLATTEN_MARK)
+
+    def remove_clone(self, image_id):
+        """Remove the export by clone named ``image_id`` from
+        ``[rbd] image_pool``; whether there was one. A host without Ceph
+        (no ceph_conf) has none and is not asked."""
+        if not (ceph.available() and os.path.exists(CONF.rbd.ceph_conf)):
+            return False
+        pool = CONF.rbd.image_pool
+        if not self.cluster.exists(pool, image_id):
+            return False
+        self.cluster.remove_with_snapshots(pool, image_id)
+        return True
+
+    def delete(self, reference, progress=None):
+        """Remove the RBD snapshot once no clone needs it. Clones nativesnap
+        is still flattening (marked) are waited for, up to
+        ``[rbd] flatten_wait_timeout``; any other clone refuses the delete
+        (SnapshotInUse naming it)."""
+        pool, image, snap = (reference["pool"], reference["image"],
+                             reference["snapshot"])
+        deadline = time.monotonic() + CONF.rbd.flatten_wait_timeout
+        while True:
+            children = self.cluster.children(pool, image, snap)
+            others = [c for c in children
+                      if self.cluster.get_metadata(*c, FLATTEN_MARK) is None]
+            if others:
+                raise exception.SnapshotInUse(
+                    snapshot_id=snap, dependents=", ".join(
+                        f"RBD image {p}/{i}" for p, i in others))
+            if not children:
+                break
+            if time.monotonic() > deadline:
+                raise exception.DriverError(
+                    driver=ceph.DRIVER, verb="delete a snapshot",
+                    reason=f"its clones {children} were still being "
+                           "flattened after [rbd] flatten_wait_timeout s")
+            if progress:
+                progress(0)  # the task may be cancelled meanwhile
+            time.sleep(FLATTEN_POLL_SECONDS)
+        self.cluster.remove_snapshot(pool, image, snap)
 
     def remove_spawned(self, name):
         """A spawned server's image (``pool/image``), if nativesnap made it."""
         pool, image = self.split(name)
         if image.startswith(self.PREFIX):
-            self.cluster.remove(pool, image)
+            self.cluster.remove_with_snapshots(pool, image)
 
 
 QCOW2_FILE = Qcow2File()

@@ -31,7 +31,7 @@ def test_registry_names_are_unique_dotted_and_described():
         layer, operation, step = name.split(".")
         assert layer in ("manager", "libvirt", "image")
         assert operation in ("create", "delete", "revert", "spawn", "export",
-                             "assisted")
+                             "assisted", "flatten")
         assert step and description and "\n" not in description
 
 

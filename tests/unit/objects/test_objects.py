@@ -17,11 +17,11 @@ from nativesnap.objects import snapshot as snapshot_obj
 # test fails, bump the object's VERSION (and say why in its version comment),
 # then update the hash here.
 EXPECTED_FINGERPRINTS = {
-    "Server": "1.1-4936b684e241372eacdfb016cc20756b",
+    "Server": "1.2-5c6af473cf017331e78bb8770e075415",
     "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
-    "Image": "1.1-168f952552e51fde6e85f23975a2fb14",
+    "Image": "1.2-adcb751941e3061842fd0464245e796a",
     "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "AssistedVolumeOperation": "1.0-9d88b2aaeb96aefd7d576d2d70c02ead",
     "AssistedVolumeOperationList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
@@ -63,6 +63,20 @@ def test_a_server_backported_to_1_0_has_no_task_wait_fields():
     data = primitive["nativesnap_object.data"]
     assert primitive["nativesnap_object.version"] == "1.0"
     assert "task_wait_info" not in data and data["name"] == "n"
+
+
+def test_a_server_and_an_image_backported_to_1_1_have_no_flatten_fields():
+    server = server_obj.Server(id=uuidutils.generate_uuid(), name="n",
+                               flatten_progress=40,
+                               task_wait_info={"reason": "r"})
+    data = server.obj_to_primitive(target_version="1.1")["nativesnap_object.data"]
+    assert "flatten_progress" not in data and data["task_wait_info"]
+    image = image_obj.Image(id=uuidutils.generate_uuid(), name="i",
+                            flatten_progress=0, fallback_reason="why",
+                            backend="local")
+    data = image.obj_to_primitive(target_version="1.1")["nativesnap_object.data"]
+    assert not {"flatten_progress", "fallback_reason"} & set(data)
+    assert data["backend"] == "local"
 
 
 def test_objects_round_trip_through_primitives():

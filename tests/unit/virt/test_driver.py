@@ -25,6 +25,7 @@ VERBS = {
                             "progress"),
     "export_snapshot": ("ctx", "server", "snapshot", "/dev/null", "qcow2",
                         "progress"),
+    "flatten": ("ctx", "handle", "progress"),
     "list_hypervisor_snapshots": ("ctx", "server"),
     "resume_task": ("ctx", "server", "snapshotting", None, {}, {}),
 }
@@ -76,7 +77,7 @@ def test_verb_list_covers_every_optional_verb_of_the_base_class():
              "validate_snapshot_request", "reconcile", "adopt",
              "get_server_state", "attached_volume_ids", "validate_revert",
              "interface", "interfaces", "register_event_listener",
-             "emit_event"}
+             "emit_event", "remove_clone"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}

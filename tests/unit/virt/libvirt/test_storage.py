@@ -96,14 +96,22 @@ def test_qcow2_create_revert_spawn_and_export_hold_the_frozen_state(tmp_path):
     assert reference == str(base) and backend.allocated_bytes(reference) > 0
     reverted = backend.revert_source(reference, str(tmp_path), "task-1", "vda")
     assert _info(reverted)["backing-filename"] == str(base)
-    linked = backend.spawn_source(reference, str(tmp_path), True, lambda p: None)
-    assert _info(linked)["backing-filename"] == str(base)
+    linked, flatten = backend.spawn_source(reference, str(tmp_path), True,
+                                           lambda p: None)
+    assert _info(linked)["backing-filename"] == str(base) and flatten is None
     seen = []
-    full = backend.spawn_source(reference, str(tmp_path), False, seen.append)
+    full, flatten = backend.spawn_source(reference, str(tmp_path), False,
+                                         seen.append)
     assert "backing-filename" not in _info(full) and _same(full, base)
+    assert flatten is None  # a file copy is complete when the spawn ends
     exported = tmp_path / "export.qcow2"
-    digest = backend.export(reference, str(exported), lambda p: None)
+    digest = backend.export(reference, str(exported), lambda p: None, "qcow2")
     assert len(digest) == 64 and _same(exported, base)
+    raw = tmp_path / "export.raw"
+    backend.export(reference, str(raw), lambda p: None, "raw")
+    assert _info(raw)["format"] == "raw" and _same(raw, base)
+    with pytest.raises(storage.CloneRefused):
+        backend.export_clone(reference, "an-image-id")
     # A failed create removes the overlay, unless the domain reads it.
     backend.undo(overlay, in_use={overlay})
     assert (tmp_path / "snap-1-vda.qcow2").exists()
