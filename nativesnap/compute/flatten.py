@@ -58,10 +58,9 @@ class Flattener:
         """Start again the flattens a stopped service left unfinished."""
         for server in server_obj.ServerList.get_flattening(context,
                                                            self.manager.host):
-            handle = (server.driver_info or {}).get("flatten")
-            if handle:
-                LOG.info("Resuming the flatten of server %s's disk", server.id)
-                self._start(context, "server", server.id, server.driver, handle)
+            LOG.info("Resuming the flatten of server %s's disk", server.id)
+            self._start(context, "server", server.id, server.driver,
+                        server.flatten_ref)
         for image in image_obj.ImageList.get_flattening(context,
                                                         self.manager.host):
             LOG.info("Resuming the flatten of image %s", image.id)
@@ -89,6 +88,16 @@ class Flattener:
             return server_obj.Server.get_by_id(context, record_id)
         return image_obj.Image.get_by_id(context, record_id)
 
+    @staticmethod
+    def _save(record, percent):
+        """Only ``flatten_progress``, whatever task holds a server's lock
+        (the flatten is not one of its tasks)."""
+        record.flatten_progress = percent
+        if isinstance(record, server_obj.Server):
+            record.save(check_task=False)
+        else:
+            record.save()
+
     def _run(self, context, kind, record_id, driver_name, handle):
         try:
             record = self._load(context, kind, record_id)
@@ -103,12 +112,10 @@ class Flattener:
                 failpoints.hit("manager.flatten.progress")
                 if percent >= saved[0] + SAVE_STEP:
                     saved[0] = percent
-                    record.flatten_progress = percent
-                    record.save()
+                    self._save(record, percent)
 
             self.manager.drivers[driver_name].flatten(context, handle, progress)
-            record.flatten_progress = 100
-            record.save()
+            self._save(record, 100)
             LOG.info("The %s %s no longer depends on its snapshot (flattened)",
                      kind, record_id)
         except exception.NotFound:

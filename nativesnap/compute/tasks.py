@@ -277,12 +277,10 @@ class Spawn(ServerTask):
         if result.flatten:
             # The disk is a clone the flattener copies after the spawn; the
             # handle is kept to resume it after a restart (flatten.py).
-            values = {"flatten_progress": 0,
-                      "driver_info": dict(result.driver_info,
-                                          flatten=result.flatten)}
+            values = {"flatten_progress": 0, "flatten_ref": result.flatten}
         self.release(task, hypervisor_ref=result.hypervisor_ref,
-                     status=result.status,
-                     **dict({"driver_info": result.driver_info}, **values))
+                     status=result.status, driver_info=result.driver_info,
+                     **values)
         if result.flatten:
             self.manager.flattener.start_server(self.context, self.server,
                                                 result.flatten)

@@ -56,8 +56,10 @@ class Server(BASE, NativesnapBase):
     origin = sa.Column(sa.String(16), nullable=False)
     source_snapshot_id = sa.Column(sa.String(36), nullable=True)
     linked = sa.Column(sa.Boolean, nullable=False, default=False)
-    # A full spawn's clone flattened in the background (NULL: none; 100: done).
+    # A full spawn's clone flattened in the background (NULL: none; 100: done)
+    # and the driver's handle to resume it.
     flatten_progress = sa.Column(sa.Integer, nullable=True)
+    flatten_ref = sa.Column(sa.Text, nullable=True)
     current_snapshot_id = sa.Column(sa.String(36), nullable=True)
     capabilities = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)

@@ -17,7 +17,8 @@ CAPABILITIES = fields.CAPABILITIES
 class Server(base.NativesnapObject):
     # Version 1.0: initial version
     # Version 1.1: task_wait_until, task_wait_info (tasks waiting for an event)
-    # Version 1.2: flatten_progress (a full spawn's clone flattened later)
+    # Version 1.2: flatten_progress, flatten_ref (a full spawn's clone
+    #              flattened later)
     VERSION = "1.2"
 
     fields = {
@@ -37,6 +38,7 @@ class Server(base.NativesnapObject):
         "source_snapshot_id": fields.UUIDField(nullable=True),
         "linked": fields.BooleanField(default=False),
         "flatten_progress": fields.NonNegativeIntegerField(nullable=True),
+        "flatten_ref": fields.StringField(nullable=True),
         "current_snapshot_id": fields.UUIDField(nullable=True),
         "capabilities": fields.JsonField(default={}),
         "driver_info": fields.JsonField(default={}),
@@ -52,6 +54,7 @@ class Server(base.NativesnapObject):
         version = tuple(int(n) for n in target_version.split("."))
         if version < (1, 2):
             primitive.pop("flatten_progress", None)
+            primitive.pop("flatten_ref", None)
         if version < (1, 1):
             for name in ("task_wait_until", "task_wait_info"):
                 primitive.pop(name, None)

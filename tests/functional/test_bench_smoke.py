@@ -69,7 +69,8 @@ def test_bench_rbd_measures_every_figure_on_a_1_gib_image(tmp_path):
     rows = {r["key"]: r for r in result["rows"]}
     figures = ("create_total_ms", "create_frozen_ms", "create_direct_snap_ms",
                "revert_api_ms", "revert_api_agent_ms", "rollback_ms", "clone_swap_ms",
-               "export_clone_ms", "export_flatten_ms", "export_copy_ms")
+               "export_clone_ms", "export_flatten_ms", "export_copy_ms",
+               "export_api_ms", "export_api_flat_ms")
     ratios = ("rollback_ms[1GiB]/clone_swap_ms[1GiB]",
               "export_copy_ms[1GiB]/export_clone_ms[1GiB]",
               "export_flatten_ms[1GiB]/export_clone_ms[1GiB]")

@@ -306,10 +306,17 @@ class LibvirtDriver(driver.ComputeDriver):
                                         excluded=excluded)
 
             def take_all():
-                if overlays or volume_overlays:
-                    self._snapshot_call(dom, doc, flags)
+                # The disks their backend snapshots itself (RBD) first: one
+                # that fails (a Ceph cluster that stopped answering, bounded
+                # by [rbd] connect_timeout) fails before libvirt switched any
+                # file disk, so the domain keeps its disks and nothing is
+                # half-made; and QEMU, whose own RBD client has no timeout,
+                # is not asked to switch disks while the cluster is silent
+                # (its block layer would wait on the RBD disk, guest frozen).
                 for disk in taken:
                     backends[disk.target].take(disk, snapshot.id)
+                if overlays or volume_overlays:
+                    self._snapshot_call(dom, doc, flags)
 
             if memory_file:  # RAM saved live, pause timed: see memory.py
                 saved = memory.save(dom, doc, flags, memory_file, progress)
@@ -601,10 +608,13 @@ class LibvirtDriver(driver.ComputeDriver):
         reference = record["disks"][order[0]]
         backend = storage.backend_of(reference)
         fallback = None
-        if clone_as and backend is storage.RBD:
+        if backend is storage.RBD:
             if disk_format != "raw":
                 fallback = (f"disk_format {disk_format} was asked: a clone is "
                             "raw (ask raw for an export by clone)")
+            elif not clone_as:
+                fallback = ("the image store ([image] backend) cannot record "
+                            "a clone's rbd:// location")
             else:
                 try:
                     location, handle, size = backend.export_clone(reference,

@@ -4,7 +4,8 @@ A full spawn or an export of a Ceph RBD snapshot is a clone that is usable at
 once and flattened in the background (docs/rbd.md): ``flatten_progress`` on
 the server or image says how far that flatten is (NULL when none applies, 100
 when done); the compute service that owns it resumes an unfinished one after
-a restart. ``fallback_reason`` says why an export was a full copy when a
+a restart, with the driver's handle (``servers.flatten_ref``; an image's is its
+location). ``fallback_reason`` says why an export was a full copy when a
 clone was asked for.
 
 Revision ID: 0005
@@ -27,3 +28,4 @@ def upgrade():
         batch.add_column(sa.Column("fallback_reason", sa.Text, nullable=True))
     with op.batch_alter_table("servers") as batch:
         batch.add_column(sa.Column("flatten_progress", sa.Integer, nullable=True))
+        batch.add_column(sa.Column("flatten_ref", sa.Text, nullable=True))
