@@ -132,6 +132,11 @@ class Flattener:
             with self._lock:
                 self._running.discard((kind, record_id))
 
+    def running(self):
+        """(kind, id) of the flattens running or queued now."""
+        with self._lock:
+            return set(self._running)
+
     def stop(self):
         """Stop the running flattens at their next progress step (resumed at
         the next start) and wait for them: the driver may then close its
