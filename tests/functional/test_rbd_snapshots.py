@@ -165,12 +165,48 @@ def test_linked_and_full_spawns_read_the_snapshot_and_only_the_linked_one_keeps_
             token=lh.ADMIN)
         assert resp.status_code == 409 and linked["id"] in resp.text, resp.text
         assert full["id"] not in resp.text
+        _delete_server(rbd_api, spawned.pop(0))
+        assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
+            s1["id"]).children == ()  # the linked clone went with its server
+        # The flattened full spawn needs nothing of S1: it can go, and the
+        # full spawn still reads A.
+        lh.delete_snapshot(rbd_api, server["id"], s1["id"])
+        assert _read(_attach(libvirt_conn, full, tmp_path)) == a
     finally:
         for server_id in spawned:
             _delete_server(rbd_api, server_id)
-    assert ceph.image_info("vms", rbd_guest.rbd_image).snapshot(
-        s1["id"]).children == ()  # its clone was removed with it
-    lh.delete_snapshot(rbd_api, server["id"], s1["id"])
+
+
+def test_one_snapshot_covers_two_rbd_disks_at_one_instant_and_revert_restores_both(
+        rbd_api, ceph, libvirt_conn, make_guest):
+    images = [f"pair-{uuid.uuid4()}" for _ in range(2)]
+    secret = ceph.libvirt_secret(libvirt_conn, "nativesnap")
+    disks = ""
+    for image, target in zip(images, ("vdb", "vdc")):
+        ceph.create_image("vms", image, 16 * MIB)
+        disks += ceph.rbd_disk_xml("vms", image, "nativesnap", secret, target,
+                                   serial=f"pair-{target}")
+    guest = make_guest(disks=1, boot=False)
+    rbd.define_with_rbd_disk(libvirt_conn, guest, disks)
+    try:
+        guest.start(timeout=WAIT)
+        devices = [rbd.device(guest, f"pair-{t}") for t in ("vdb", "vdc")]
+        server = lh.adopt(rbd_api, guest)
+        a = [rbd.write_random(guest, d) for d in devices]
+        s1 = lh.snapshot(rbd_api, server["id"], name="pair", quiesce="required")
+        assert s1["consistency"] == "application"
+        assert {"vdb", "vdc"} <= {d["target"] for d in s1["disks"]}, s1["disks"]
+        for image in images:  # one RBD snapshot per disk, both named by S1
+            assert ceph.image_info("vms", image).snapshot(s1["id"])
+        b = [rbd.write_random(guest, d) for d in devices]
+        assert a != b
+        _revert(rbd_api, guest, server["id"], s1["id"])
+        devices = [rbd.device(guest, f"pair-{t}") for t in ("vdb", "vdc")]
+        assert [rbd.read_sha256(guest, d) for d in devices] == a
+    finally:
+        guest.cleanup()
+        for image in images:
+            ceph.remove_image("vms", image, children="remove")
 
 
 def test_an_export_copies_the_rbd_snapshot_into_the_image_store(
