@@ -11,6 +11,8 @@ VENV ?= .venv
 HOST_PYTHON ?= /usr/bin/python3
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
+# pytest-xdist workers of the parallel pass of `make test` (auto: one per CPU)
+TEST_WORKERS ?= auto
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
@@ -35,12 +37,18 @@ run: setup
 	$(VENV)/bin/nativesnap-manage db sync
 	exec $(VENV)/bin/nativesnap-api
 
+# Two passes (README.md, "Tests"): the tests that share no real part on every CPU at once,
+# then the rest one at a time. Both always run; the target fails if either failed.
 test: setup
 	tools/start-libvirtd
-	NATIVESNAP_TEST_PG_URL="$$(tools/start-postgresql)" \
-	NATIVESNAP_TEST_RABBIT_URL="$$(tools/start-rabbitmq)" \
-	NATIVESNAP_TEST_CEPH_CONF="$$(tools/start-ceph)" \
-	$(VENV)/bin/pytest --durations=30 $(PYTEST_ARGS)
+	pg=$$(tools/start-postgresql) && rabbit=$$(tools/start-rabbitmq) && ceph=$$(tools/start-ceph) && \
+	export NATIVESNAP_TEST_PG_URL="$$pg" NATIVESNAP_TEST_RABBIT_URL="$$rabbit" \
+	       NATIVESNAP_TEST_CEPH_CONF="$$ceph" && \
+	{ $(VENV)/bin/pytest -m parallel -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS); \
+	  parallel=$$?; \
+	  $(VENV)/bin/pytest -m "not parallel" --durations=30 $(PYTEST_ARGS); \
+	  serial=$$?; \
+	  test $$parallel -eq 0 && test $$serial -eq 0; }
 
 demo: setup
 	tools/start-libvirtd

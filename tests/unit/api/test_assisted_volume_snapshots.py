@@ -212,10 +212,10 @@ def test_a_delete_info_that_is_missing_or_not_json_answers_400(app, query, what)
 @pytest.mark.parametrize("method,path,body", [
     ("POST", "/v1/os-assisted-volume-snapshots", {"snapshot": "not even valid"}),
     ("POST", "/v2.1/os-assisted-volume-snapshots", {}),
-    ("DELETE", f"/v1/os-assisted-volume-snapshots/{uuidutils.generate_uuid()}",
-     None),
-    ("DELETE", f"/v2.1/os-assisted-volume-snapshots/{uuidutils.generate_uuid()}"
-               "?delete_info=garbage", None),
+    ("DELETE", "/v1/os-assisted-volume-snapshots/"
+               "6d95f8f4-64bc-42d0-8b7f-a85c02c74766", None),
+    ("DELETE", "/v2.1/os-assisted-volume-snapshots/"
+               "0c1f3a52-5a1e-4d0b-9b0e-3f5f8e2d7a61?delete_info=garbage", None),
     ("GET", "/v1/os-assisted-volume-snapshots?limit=nope", None)])
 @pytest.mark.parametrize("token", [MEMBER, CINDER_NOT_ADMIN])
 def test_a_caller_without_admin_or_service_role_gets_403_before_validation(
