@@ -2,6 +2,7 @@
 
 from nativesnap.api import auth
 from nativesnap.api.extensions import assisted_volume_snapshots as avs
+from nativesnap.api.extensions import baremetal_nodes
 from nativesnap.api.extensions import images
 from nativesnap.api.extensions import openapi as openapi_ext
 from nativesnap.api.extensions import server_snapshots
@@ -25,6 +26,7 @@ def route_list(compute_api):
     images_ctl = images.ImagesController(compute_api)
     avs_ctl = avs.AssistedVolumeSnapshotsController(compute_api)
     nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
+    nodes_ctl = baremetal_nodes.BaremetalNodesController(compute_api)
     routes = [
         ("/", {"GET": (versions_ctl, "index")}),
         ("/v1", {"GET": (versions_ctl, "show")}),
@@ -44,6 +46,10 @@ def route_list(compute_api):
         ("/v1/images", {"GET": (images_ctl, "index")}),
         ("/v1/images/{image_id}", {"GET": (images_ctl, "show"),
                                    "DELETE": (images_ctl, "delete")}),
+        ("/v1/baremetal/nodes", {"GET": (nodes_ctl, "index"),
+                                 "POST": (nodes_ctl, "create")}),
+        ("/v1/baremetal/nodes/{node_id}", {"GET": (nodes_ctl, "show"),
+                                           "DELETE": (nodes_ctl, "delete")}),
         ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
                                               "POST": (avs_ctl, "create")}),
         ("/v1/os-assisted-volume-snapshots/{snapshot_id}",

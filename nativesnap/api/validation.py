@@ -68,7 +68,7 @@ def _message(error, root="the body"):
     where = _where(error, root)
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
-    if kind == "pattern" and "x-error" in schema:
+    if kind in ("pattern", "not") and "x-error" in schema:
         return f"{where} {schema['x-error']}"
     value = error.validator_value
     if kind == "maxLength":

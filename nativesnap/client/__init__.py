@@ -12,8 +12,9 @@ See docs/client.md.
 
 from nativesnap.client.client import Client
 from nativesnap.client import exceptions
+from nativesnap.client.resource import BaremetalNode
 from nativesnap.client.resource import Image
 from nativesnap.client.resource import Server
 from nativesnap.client.resource import Snapshot
 
-__all__ = ["Client", "Image", "Server", "Snapshot", "exceptions"]
+__all__ = ["BaremetalNode", "Client", "Image", "Server", "Snapshot", "exceptions"]

@@ -224,6 +224,52 @@ class Proxy:
             if not ignore_missing:
                 raise
 
+    # --- bare-metal nodes (administrators) ---------------------------------
+
+    def baremetal_nodes(self, limit=None, marker=None, sort_key=None,
+                        sort_dir=None, paginated=True):
+        """Every enrolled bare-metal node."""
+        params = _drop_none(limit=limit, marker=_id(marker),
+                            sort_key=sort_key, sort_dir=sort_dir)
+        return self._list(res.BaremetalNode, res.BaremetalNode.path_of(),
+                          params, None if paginated else 1)
+
+    def get_baremetal_node(self, node):
+        return res.BaremetalNode.from_body(
+            self._conn.get_json(res.BaremetalNode.path_of(_id(node))))
+
+    def find_baremetal_node(self, name_or_id):
+        """A node by id, else by its (unique) name."""
+        if isinstance(name_or_id, res.BaremetalNode):
+            return name_or_id
+        if uuidutils.is_uuid_like(name_or_id):
+            return self.get_baremetal_node(name_or_id)
+        return _unique(res.BaremetalNode, name_or_id,
+                       [n for n in self.baremetal_nodes()
+                        if n.name == name_or_id])
+
+    def create_baremetal_node(self, name, agent_url, agent_token,
+                              root_device_hint=None, power=None):
+        """Enrol a node. ``power``: None (no power interface), or
+        ``{"interface": "redfish", "address", "system_id", "username"?,
+        "password"?, "verify_ca"?}``. The token and the password are sent
+        once and never come back."""
+        body = {"node": _drop_none(name=name, agent_url=agent_url,
+                                   agent_token=agent_token,
+                                   root_device_hint=root_device_hint,
+                                   power=power)}
+        return res.BaremetalNode.from_body(self._conn.request(
+            "POST", res.BaremetalNode.path_of(), json=body).json())
+
+    def delete_baremetal_node(self, node, ignore_missing=False):
+        """Delete an enrolled node (204); Conflict while a server is
+        adopted on it."""
+        try:
+            self._conn.request("DELETE", res.BaremetalNode.path_of(_id(node)))
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
+
     # --- waiting --------------------------------------------------------------
 
     def wait_for_status(self, resource, status, failures=("error",),

@@ -1,4 +1,5 @@
-"""Resources: one class per REST resource (Server, Snapshot, Image).
+"""Resources: one class per REST resource (Server, Snapshot, Image,
+BaremetalNode).
 
 A resource is a read-only view of what the API last said about it: its
 fields are attributes (``snap.status``) and items (``snap["status"]``), and
@@ -157,3 +158,30 @@ class Image(Resource):
 
     def refetch(self, proxy):
         return proxy.get_image(self.id)
+
+
+class BaremetalNode(Resource):
+    """An enrolled bare-metal node (administrators only).
+
+    Its agent token and BMC password are write-only: the API never sends
+    them, so no BaremetalNode holds them.
+    """
+
+    resource_key = "node"
+    resources_key = "nodes"
+    kind = "bare-metal node"
+    fields = ("id", "name", "agent_url", "root_device_hint", "power",
+              "last_heartbeat_at", "agent_version", "server_id",
+              "created_at", "updated_at")
+
+    @staticmethod
+    def path_of(node_id=None):
+        path = "/v1/baremetal/nodes"
+        return path if node_id is None else f"{path}/{node_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.id)
+
+    def refetch(self, proxy):
+        return proxy.get_baremetal_node(self.id)

@@ -22,6 +22,7 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap import objects
 from nativesnap.objects import base as obj_base
+from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -276,6 +277,52 @@ class API:
             raise exception.Conflict(f"Image {image.id} is still being saved; "
                                      "delete it once its export has ended.")
         self.compute_rpcapi.delete_image(context, image)
+
+    # --- bare-metal nodes (docs/baremetal-nodes.md) --------------------------------
+
+    def enrol_node(self, context, values):
+        """Record a bare-metal node from the API's validated ``values``
+        (name, agent_url, agent_token, root_device_hint, power_* and
+        redfish_*); no agent is asked: it answers once the node boots it
+        and heartbeats. 409 when the name is taken."""
+        node = node_obj.BaremetalNode(context)
+        for name, value in values.items():
+            setattr(node, name, value)
+        node.create()
+        LOG.info("Enrolled bare-metal node %s (%s), agent %s, power %s",
+                 node.id, node.name, node.agent_url, node.power_interface)
+        return node
+
+    @staticmethod
+    def node_servers(context, nodes):
+        """{node id: the id of the server adopted on it} for ``nodes``, in
+        one query: a server of the baremetal driver names its node by id or
+        by name in its hypervisor_ref."""
+        by_ref = {}
+        for node in nodes:
+            for ref in node.refs():
+                by_ref.setdefault(ref, node.id)
+        found = {}
+        for server in server_obj.ServerList.get_by_refs(
+                context, node_obj.DRIVER, list(by_ref)):
+            found.setdefault(by_ref[server.hypervisor_ref], server.id)
+        return found
+
+    def delete_node(self, context, node):
+        """Forget an enrolled node; 409 while a server is adopted on it.
+        The check and the delete share one write transaction."""
+        with obj_base.transaction(context):
+            servers = server_obj.ServerList.get_by_refs(
+                context, node_obj.DRIVER, list(node.refs()))
+            if servers:
+                raise exception.Conflict(
+                    f"Bare-metal node {node.id} ({node.name}) cannot be "
+                    f"deleted while server(s) "
+                    f"{', '.join(s.id for s in servers)} are adopted on it; "
+                    "delete the server(s) first (deleting an adopted server "
+                    "only forgets it).")
+            node.destroy()
+        LOG.info("Deleted bare-metal node %s (%s)", node.id, node.name)
 
     # --- Cinder's assisted volume snapshots (docs/cinder.md) -------------------
 

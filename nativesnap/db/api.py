@@ -37,6 +37,7 @@ SERVER_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
 # The record of assisted volume snapshots is listed newest first only.
 VOLUME_OPERATION_SORT_KEYS = ("created_at",)
 IMAGE_SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
+BAREMETAL_NODE_SORT_KEYS = ("created_at", "updated_at", "name", "id")
 
 
 def _sqlite_on_connect(dbapi_connection, _record):
@@ -195,6 +196,7 @@ def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
               marker_not_found):
     allowed = {models.Snapshot: SNAPSHOT_SORT_KEYS,
                models.Image: IMAGE_SORT_KEYS,
+               models.BaremetalNode: BAREMETAL_NODE_SORT_KEYS,
                models.AssistedVolumeOperation: VOLUME_OPERATION_SORT_KEYS}.get(
         model, SERVER_SORT_KEYS)
     if sort_key not in allowed:
@@ -264,6 +266,19 @@ def server_get_all(context, project_id=None, host=None, filters=None,
         rows = _paginate(session, models.Server, query, sort_key, sort_dir, limit,
                          marker, exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
+
+
+def server_get_by_refs(context, driver, refs):
+    """Servers of ``driver`` on any host whose hypervisor_ref is one of
+    ``refs`` (a host-free driver's objects, e.g. bare-metal nodes)."""
+    if not refs:
+        return []
+    with reader(context) as session:
+        rows = session.query(models.Server).filter(
+            models.Server.driver == driver,
+            models.Server.hypervisor_ref.in_(list(refs))).order_by(
+            models.Server.created_at, models.Server.id).all()
+        return [_to_dict(r) for r in rows]
 
 
 def server_get_busy(context, host):
@@ -633,3 +648,74 @@ def volume_operation_purge(context, before):
             models.AssistedVolumeOperation.status.notin_(
                 states.VOLUME_OP_IN_FLIGHT)).delete(
             synchronize_session=False)
+
+
+# --- bare-metal nodes -----------------------------------------------------------
+#
+# A node's row holds secrets (agent_token, redfish_password). A failed
+# statement's error names its parameters, so an unexpected database error
+# is raised again without them (and without its cause), never logged whole.
+
+
+@contextlib.contextmanager
+def _node_errors(name=None):
+    try:
+        yield
+    except db_exc.DBDuplicateEntry:
+        raise exception.Conflict(
+            f"A bare-metal node named '{name}' is already enrolled; node "
+            "names are unique (a server may name its node by name). Choose "
+            "another name or delete that node first.") from None
+    except exception.NativesnapException:
+        raise
+    except Exception as e:
+        raise exception.DBError(
+            reason=f"{type(e).__name__} while writing a bare-metal node "
+                   "(details withheld: the row holds secrets)") from None
+
+
+def _node_not_found(node_id):
+    return exception.NotFound(
+        f"Bare-metal node {node_id} could not be found.")
+
+
+def baremetal_node_create(context, values):
+    with _node_errors(values.get("name")):
+        return _insert(context, models.BaremetalNode, values)
+
+
+def baremetal_node_get(context, node_id):
+    with reader(context) as session:
+        row = session.get(models.BaremetalNode, node_id)
+        if row is None:
+            raise _node_not_found(node_id)
+        return _to_dict(row)
+
+
+def baremetal_node_get_all(context, sort_key="created_at", sort_dir="desc",
+                           limit=None, marker=None):
+    with reader(context) as session:
+        query = _columns_query(session, models.BaremetalNode)
+        rows = _paginate(session, models.BaremetalNode, query, sort_key,
+                         sort_dir, limit, marker,
+                         exception.InvalidMarker(marker=marker))
+        return _row_dicts(rows)
+
+
+def baremetal_node_update(context, node_id, values):
+    values = dict(values)
+    values["updated_at"] = timeutils.utcnow()
+    with _node_errors(values.get("name")), writer(context) as session:
+        count = session.query(models.BaremetalNode).filter_by(
+            id=node_id).update(values, synchronize_session=False)
+        if count == 0:
+            raise _node_not_found(node_id)
+        return _to_dict(session.get(models.BaremetalNode, node_id,
+                                    populate_existing=True))
+
+
+def baremetal_node_destroy(context, node_id):
+    with writer(context) as session:
+        if session.query(models.BaremetalNode).filter_by(id=node_id).delete(
+                synchronize_session=False) == 0:
+            raise _node_not_found(node_id)

@@ -175,3 +175,30 @@ class AssistedVolumeOperation(BASE, NativesnapBase):
     finished_at = sa.Column(sa.DateTime, nullable=True)
     duration_ms = sa.Column(sa.Integer, nullable=True)
     fault = sa.Column(NullableJson, nullable=True)
+
+
+class BaremetalNode(BASE, NativesnapBase):
+    """A physical machine enrolled for the bare-metal driver: how to reach
+    its agent, and its BMC (Redfish) when nativesnap powers it."""
+
+    __tablename__ = "baremetal_nodes"
+    __table_args__ = (
+        # A server adopted on a node may name it by name (hypervisor_ref).
+        sa.UniqueConstraint("name", name="uniq_baremetal_nodes0name"),
+        sa.Index("baremetal_nodes_created_at_idx", "created_at"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    name = sa.Column(sa.String(255), nullable=False)
+    agent_url = sa.Column(sa.String(2048), nullable=False)
+    # Secrets: stored because the conductor presents them, never shown.
+    agent_token = sa.Column(sa.Text, nullable=False)
+    root_device_hint = sa.Column(NullableJson, nullable=True)
+    power_interface = sa.Column(sa.String(16), nullable=False, default="none")
+    redfish_address = sa.Column(sa.String(2048), nullable=True)
+    redfish_system_id = sa.Column(sa.String(255), nullable=True)
+    redfish_username = sa.Column(sa.String(255), nullable=True)
+    redfish_password = sa.Column(sa.Text, nullable=True)
+    redfish_verify_ca = sa.Column(sa.Boolean, nullable=False, default=True)
+    last_heartbeat_at = sa.Column(sa.DateTime, nullable=True)
+    agent_version = sa.Column(sa.String(64), nullable=True)

@@ -8,4 +8,5 @@ def register_all():
     __import__("nativesnap.objects.image")
     __import__("nativesnap.objects.volume_operation")
     __import__("nativesnap.objects.volume_attachment")
+    __import__("nativesnap.objects.baremetal_node")
 

@@ -12,6 +12,8 @@ DateTimeField = fields.DateTimeField
 IntegerField = fields.IntegerField
 ListOfObjectsField = fields.ListOfObjectsField
 StringField = fields.StringField
+Enum = fields.Enum
+AutoTypedField = fields.AutoTypedField
 UUIDField = fields.UUIDField
 NonNegativeIntegerField = fields.NonNegativeIntegerField
 
@@ -35,6 +37,19 @@ class Json(fields.FieldType):
 
     def from_primitive(self, obj, attr, value):
         return value
+
+
+class Secret(fields.SensitiveString):
+    """A string never printed: its object's repr (and so any log line that
+    shows the object) has ``'***'`` in its place. oslo's SensitiveString
+    only masks what looks like ``password=...`` inside the value."""
+
+    def stringify(self, value):
+        return "'***'"
+
+
+class SecretField(fields.AutoTypedField):
+    AUTO_TYPE = Secret()
 
 
 class JsonField(fields.AutoTypedField):

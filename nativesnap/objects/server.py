@@ -157,6 +157,13 @@ class ServerList(base.NativesnapObjectListBase, base.NativesnapObject):
         return cls._from_rows(context, Server, rows)
 
     @classmethod
+    def get_by_refs(cls, context, driver, refs):
+        """Servers of ``driver`` (any host) whose hypervisor_ref is one of
+        ``refs``."""
+        return cls._from_rows(context, Server,
+                              db.server_get_by_refs(context, driver, refs))
+
+    @classmethod
     def get_busy(cls, context, host):
         return cls._from_rows(context, Server, db.server_get_busy(context, host))
 

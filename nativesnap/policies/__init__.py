@@ -3,6 +3,7 @@
 import itertools
 
 from nativesnap.policies import assisted_volume_snapshots
+from nativesnap.policies import baremetal_nodes
 from nativesnap.policies import base
 from nativesnap.policies import images
 from nativesnap.policies import servers
@@ -12,4 +13,5 @@ from nativesnap.policies import snapshots
 def list_rules():
     return list(itertools.chain(base.list_rules(), servers.list_rules(),
                                 snapshots.list_rules(), images.list_rules(),
-                                assisted_volume_snapshots.list_rules()))
+                                assisted_volume_snapshots.list_rules(),
+                                baremetal_nodes.list_rules()))

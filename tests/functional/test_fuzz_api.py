@@ -6,10 +6,10 @@ schemas the API enforces: valid ones (positive) and ones breaking the schema
 (negative), as an admin and as a project member of the same project, now and
 then without a token or with a malformed one, with microversion headers both
 served and not. Path and body ids that are well-formed UUIDs are aimed, for
-part of the cases, at real resources (seeded servers, their snapshots and an
-image exported from one, remade whenever the fuzzer deletes them), so the
-handlers, the manager and the fake driver are reached and not only the
-validators. A share of the requests is then spoilt below what a schema can
+part of the cases, at real resources (seeded servers, their snapshots, an
+image exported from one and an enrolled bare-metal node, remade whenever the
+fuzzer deletes them), so the handlers, the manager and the fake driver are
+reached and not only the validators. A share of the requests is then spoilt below what a schema can
 describe, which schemathesis cannot generate: a JSON string holding a lone
 UTF-16 surrogate, a path or a query string that is not UTF-8 once
 percent-decoded.
@@ -128,6 +128,7 @@ class Seeds:
         self.volume_id = str(uuid.uuid4())
         self.snapshots, self.other_snapshots = [], []
         self.image = None
+        self.node = None
         self.stale = True
         self.fresh = None
         self.aimed = None
@@ -178,6 +179,7 @@ class Seeds:
         self.snapshots = self._available(self.server, 2)
         self.other_snapshots = self._available(self.other_server, 1)
         self.image = self._active_image(self.image)
+        self.node = self._live_node(self.node)
         self.stale = False
 
     def _active_image(self, image_id):
@@ -192,6 +194,18 @@ class Seeds:
         image_id = h.ok(resp, 202)["image"]["id"]
         self._wait_idle(self.server)
         return image_id
+
+    def _live_node(self, node_id):
+        """An enrolled bare-metal node (remade once deleted)."""
+        if node_id is not None:
+            resp = self._call("GET", f"/v1/baremetal/nodes/{node_id}")
+            if resp.status_code == 200:
+                return node_id
+        resp = self._call("POST", "/v1/baremetal/nodes", json={"node": {
+            "name": h.unique("fuzz-seed-node-"),
+            "agent_url": "https://127.0.0.1:9999",
+            "agent_token": "fuzz-seed-token-" + h.unique()}})
+        return h.ok(resp, 201)["node"]["id"]
 
     def _target(self, aim):
         if aim == "fresh":
@@ -217,6 +231,8 @@ class Seeds:
             params["server_id"] = server
         if _uuid(params.get("image_id")):
             params["image_id"] = self.image
+        if _uuid(params.get("node_id")):
+            params["node_id"] = self.node
         if _uuid(params.get("snapshot_id")):
             # Now and then a snapshot of another server under this one.
             params["snapshot_id"] = own if pick % 3 != 2 else (
@@ -227,7 +243,8 @@ class Seeds:
         if _uuid(query.get("marker")):
             # A marker from the listing itself: a page after it.
             query["marker"] = {"/v1/servers": server,
-                               "/v1/images": self.image}.get(
+                               "/v1/images": self.image,
+                               "/v1/baremetal/nodes": self.node}.get(
                 case.operation.path, own)
         body = case.body
         if isinstance(body, dict) and len(body) == 1:

@@ -122,3 +122,16 @@ def test_no_module_uses_another_modules_private_names():
                     found.append(f"{where}:{node.lineno}: "
                                  f"{ast.unparse(node)}")
     assert found == []
+
+
+def test_the_agent_imports_nothing_of_nativesnap_outside_itself():
+    # nativesnap-agent ships to a ramdisk on its own (nativesnap/agent/__init__.py)
+    graph = grimp.build_graph("nativesnap", include_external_packages=False,
+                              cache_dir=None)
+    outside = {(importer, imported)
+               for importer in graph.find_descendants("nativesnap.agent")
+               | {"nativesnap.agent"}
+               for imported in graph.find_modules_directly_imported_by(importer)
+               if imported != "nativesnap"
+               and not imported.startswith("nativesnap.agent")}
+    assert sorted(outside) == []

@@ -38,7 +38,11 @@ PROJECT_RULES = sorted(
     if r.name.startswith("nativesnap:")
     and r.check_str == "rule:project_member_or_admin")
 ADMIN_RULES = ["nativesnap:servers:adopt", "nativesnap:servers:list:all_projects",
-               "nativesnap:snapshots:list:all_projects"]
+               "nativesnap:snapshots:list:all_projects",
+               "nativesnap:baremetal_nodes:create",
+               "nativesnap:baremetal_nodes:list",
+               "nativesnap:baremetal_nodes:show",
+               "nativesnap:baremetal_nodes:delete"]
 
 
 def test_every_documented_rule_has_a_default_in_code():
@@ -126,3 +130,16 @@ def test_policy_file_overrides_a_default(tmp_path, config):
                                   "p1", not_found=exception.NotFound())
     policy.authorize_resource(admin(), "nativesnap:snapshots:delete", "p1",
                               not_found=exception.NotFound())
+
+
+@pytest.mark.parametrize("action", [r for r in ADMIN_RULES
+                                    if r.startswith("nativesnap:baremetal")])
+def test_baremetal_node_rules_refuse_members_and_services_with_403(action):
+    # Nodes belong to no project: the rules are checked against an empty
+    # target, and neither a member nor a service user passes.
+    service = ns_context.RequestContext(user_id="cinder", project_id="services",
+                                        roles=["service"])
+    for caller in (member("p1"), service):
+        with pytest.raises(exception.Forbidden):
+            policy.authorize(caller, action, {})
+    assert policy.authorize(admin(), action, {})

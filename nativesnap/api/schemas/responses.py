@@ -152,6 +152,44 @@ volume_operation = {
     },
 }
 
+baremetal_node = {
+    "type": "object",
+    "description": "An enrolled bare-metal node; its agent token and BMC "
+                   "password are write-only and never shown.",
+    "required": ["id", "name", "agent_url", "root_device_hint", "power",
+                 "last_heartbeat_at", "agent_version", "server_id",
+                 "created_at", "updated_at", "links"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "agent_url": {"type": "string"},
+        "root_device_hint": {"type": ["object", "null"], "properties": {
+            "serial": {"type": "string"}, "wwn": {"type": "string"},
+            "size": {"type": "integer"}, "name": {"type": "string"}}},
+        "power": {
+            "type": "object",
+            "required": ["interface", "address", "system_id", "username",
+                         "verify_ca"],
+            "properties": {
+                "interface": {"type": "string", "enum": ["none", "redfish"]},
+                "address": _nullable_str,
+                "system_id": _nullable_str,
+                "username": _nullable_str,
+                "verify_ca": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+        "last_heartbeat_at": _nullable_str,
+        "agent_version": _nullable_str,
+        "server_id": {"type": ["string", "null"],
+                      "description": "The server adopted on the node."},
+        "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+        "links": _links,
+    },
+    "additionalProperties": False,
+}
+
 version = {
     "type": "object",
     "required": ["id", "status", "version", "min_version", "links"],
@@ -196,6 +234,12 @@ BY_OPERATION = {
         properties={"images": {"type": "array", "items": image},
                     "images_links": _links}),
     ("ImagesController.show", 200): _obj(image=image),
+    ("BaremetalNodesController.index", 200): dict(
+        _obj(nodes={"type": "array", "items": baremetal_node}),
+        properties={"nodes": {"type": "array", "items": baremetal_node},
+                    "nodes_links": _links}),
+    ("BaremetalNodesController.show", 200): _obj(node=baremetal_node),
+    ("BaremetalNodesController.create", 201): _obj(node=baremetal_node),
     ("AssistedVolumeSnapshotsController.create", 200): _obj(
         snapshot=assisted_snapshot),
     ("NovaAssistedVolumeSnapshotsController.create", 200): _obj(

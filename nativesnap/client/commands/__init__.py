@@ -2,6 +2,7 @@
 by setup.cfg's ``openstack.native.v1`` entry points (``openstack native ...``);
 a unit test keeps the two equal."""
 
+from nativesnap.client.commands import baremetal_nodes
 from nativesnap.client.commands import images
 from nativesnap.client.commands import servers
 from nativesnap.client.commands import snapshots
@@ -22,4 +23,8 @@ COMMANDS = {
     "image list": images.ListImage,
     "image show": images.ShowImage,
     "image delete": images.DeleteImage,
+    "baremetal node create": baremetal_nodes.CreateBaremetalNode,
+    "baremetal node list": baremetal_nodes.ListBaremetalNode,
+    "baremetal node show": baremetal_nodes.ShowBaremetalNode,
+    "baremetal node delete": baremetal_nodes.DeleteBaremetalNode,
 }

@@ -71,3 +71,31 @@ def test_schema_comparison_would_see_a_model_the_migrations_lack(database):
     diffs = _diffs(db_api.get_engine(), metadata)
     assert [d[0] for d in diffs] == ["add_column"]
     assert diffs[0][3].name == "not_migrated"
+
+
+def test_0006_adds_baremetal_nodes_to_a_database_in_use(db_url):
+    # A database at 0005 holding a server: 0006 adds the empty node table
+    # (unique names) and leaves the rest as it was.
+    db_api.configure(db_url)
+    try:
+        engine = db_api.get_engine()
+        migration.db_sync(revision="0005")
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO servers (id, name, project_id, driver, "
+                "hypervisor_ref, host, status, origin, linked, capabilities, "
+                "driver_info) VALUES ('s1', 'vm', 'p', 'fake', 'r', 'h', "
+                "'ACTIVE', 'adopted', :false, '{}', '{}')"), {"false": False})
+        assert "baremetal_nodes" not in sa.inspect(engine).get_table_names()
+        migration.db_sync()
+        assert migration.db_version(engine) == migration.head_revision()
+        schema = _schema(engine)["baremetal_nodes"]
+        assert schema["pk"] == ["id"]
+        assert ("uniq_baremetal_nodes0name", ("name",)) in schema["unique"]
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(
+                "SELECT id FROM servers")).scalars().all() == ["s1"]
+            assert conn.execute(sa.text(
+                "SELECT count(*) FROM baremetal_nodes")).scalar() == 0
+    finally:
+        db_api.dispose()

@@ -8,6 +8,7 @@ from nativesnap.common import states
 from nativesnap import context as ns_context
 from nativesnap.db import api as db
 from nativesnap import exception
+from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import base
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
@@ -27,6 +28,8 @@ EXPECTED_FINGERPRINTS = {
     "AssistedVolumeOperationList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "VolumeAttachment": "1.0-f878a8c859d2619339eaa35e71c74710",
     "VolumeAttachmentList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "BaremetalNode": "1.0-31e8de52bd0f85bbfd76ce838e1fb72a",
+    "BaremetalNodeList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
 }
 
 
@@ -178,3 +181,27 @@ def test_null_fault_stays_none_and_a_fault_round_trips(database):
     snap.transition(states.CREATE_FAILED, fault={"code": 500, "message": "m"})
     assert snapshot_obj.ServerSnapshot.get_by_id(context, snap.id).fault == {
         "code": 500, "message": "m"}
+
+
+def test_a_baremetal_nodes_secrets_are_masked_when_it_is_printed(database):
+    context = ns_context.get_admin_context()
+    node = node_obj.BaremetalNode(context)
+    node.name = "rack1-n1"
+    node.agent_url = "https://10.0.0.5:9999"
+    node.agent_token = "tok-" + "s3cr3t" * 4
+    node.power_interface = node_obj.POWER_REDFISH
+    node.redfish_address = "https://10.0.0.9"
+    node.redfish_system_id = "/redfish/v1/Systems/1"
+    node.redfish_password = "bmc-pa55word"
+    node.root_device_hint = {"size": 40}
+    node.create()
+    again = node_obj.BaremetalNode.get_by_id(context, node.id)
+    # Stored as given (the conductor presents them) ...
+    assert again.agent_token == "tok-" + "s3cr3t" * 4
+    assert again.redfish_password == "bmc-pa55word"
+    assert again.root_device_hint == {"size": 40}
+    assert again.redfish_verify_ca is True
+    # ... and masked wherever the object is printed.
+    for text in (repr(again), str(again)):
+        assert "s3cr3t" not in text and "pa55word" not in text
+        assert "rack1-n1" in text
