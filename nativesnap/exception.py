@@ -185,6 +185,11 @@ class InvalidStateTransition(Conflict):
                "'%(event)s' from there.")
 
 
+class InvalidProvisionTransition(Conflict):
+    msg_fmt = ("Bare-metal server %(server_id)s is in provision state "
+               "'%(state)s'; it cannot go to '%(event)s' from there.")
+
+
 class SnapshotInUse(Conflict):
     msg_fmt = ("Snapshot %(snapshot_id)s cannot be deleted while linked clones "
                "depend on it: %(dependents)s; delete them first.")

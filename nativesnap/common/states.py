@@ -87,6 +87,65 @@ ADOPTED = "adopted"
 SPAWNED = "spawned"
 ORIGINS = (ADOPTED, SPAWNED)
 
+# --- bare-metal provision states (docs/baremetal.md) ----------------------
+# A bare-metal server's own lifecycle beside its task lock, as the Ironic
+# "Snapshot support" spec draws it, shown in its view as provision_state.
+PROVISION_ACTIVE = "active"
+PROVISION_SNAPSHOTTING = "snapshotting"
+PROVISION_SNAPSHOT_WAIT = "snapshot wait"
+PROVISION_SNAPSHOT_FAILED = "snapshot failed"
+# Restore and spawn redeploy a stored image: Ironic's rebuild states.
+PROVISION_DEPLOYING = "deploying"
+PROVISION_DEPLOY_WAIT = "wait call-back"
+PROVISION_DEPLOY_FAILED = "deploy failed"
+PROVISION_DELETING = "deleting"
+PROVISION_DELETED = "deleted"  # terminal: the server record is removed
+PROVISION_STATES = (PROVISION_ACTIVE, PROVISION_SNAPSHOTTING,
+                    PROVISION_SNAPSHOT_WAIT, PROVISION_SNAPSHOT_FAILED,
+                    PROVISION_DEPLOYING, PROVISION_DEPLOY_WAIT,
+                    PROVISION_DEPLOY_FAILED, PROVISION_DELETING)
+
+# events
+PROVISION_SNAPSHOT = "snapshot"      # a snapshot is asked for: prepare the node
+PROVISION_WAIT = "wait"              # the node boots the agent: wait for it
+PROVISION_RESUME = "resume"          # the agent's heartbeat came
+PROVISION_DONE = "done"
+PROVISION_FAIL = "fail"              # an error, or the wait's deadline passed
+PROVISION_ABORT = "abort"            # the user gives up (API action)
+PROVISION_RETRY = "retry"            # the user tries again (API action)
+PROVISION_REBUILD = "rebuild"        # restore: write a stored image back
+PROVISION_UNDEPLOY = "undeploy"      # the server is deleted
+PROVISION_DELETE_DONE = "delete_done"
+
+# (from, event, to). The snapshot rows are the spec's list. The deploy rows
+# (restore, spawn) are Ironic's rebuild; "active -> deleting" and the deploy
+# rows' undeploy are nativesnap's additions (docs/baremetal.md).
+PROVISION_TRANSITIONS = (
+    (PROVISION_ACTIVE, PROVISION_SNAPSHOT, PROVISION_SNAPSHOTTING),
+    (PROVISION_SNAPSHOTTING, PROVISION_WAIT, PROVISION_SNAPSHOT_WAIT),
+    (PROVISION_SNAPSHOT_WAIT, PROVISION_RESUME, PROVISION_SNAPSHOTTING),
+    (PROVISION_SNAPSHOTTING, PROVISION_DONE, PROVISION_ACTIVE),
+    (PROVISION_SNAPSHOTTING, PROVISION_FAIL, PROVISION_SNAPSHOT_FAILED),
+    (PROVISION_SNAPSHOT_WAIT, PROVISION_FAIL, PROVISION_SNAPSHOT_FAILED),
+    (PROVISION_SNAPSHOT_WAIT, PROVISION_ABORT, PROVISION_SNAPSHOT_FAILED),
+    (PROVISION_SNAPSHOT_FAILED, PROVISION_ABORT, PROVISION_ACTIVE),
+    (PROVISION_SNAPSHOT_FAILED, PROVISION_RETRY, PROVISION_SNAPSHOTTING),
+    (PROVISION_SNAPSHOT_WAIT, PROVISION_UNDEPLOY, PROVISION_DELETING),
+    (PROVISION_SNAPSHOT_FAILED, PROVISION_UNDEPLOY, PROVISION_DELETING),
+    (PROVISION_ACTIVE, PROVISION_REBUILD, PROVISION_DEPLOYING),
+    (PROVISION_DEPLOYING, PROVISION_WAIT, PROVISION_DEPLOY_WAIT),
+    (PROVISION_DEPLOY_WAIT, PROVISION_RESUME, PROVISION_DEPLOYING),
+    (PROVISION_DEPLOYING, PROVISION_DONE, PROVISION_ACTIVE),
+    (PROVISION_DEPLOYING, PROVISION_FAIL, PROVISION_DEPLOY_FAILED),
+    (PROVISION_DEPLOY_WAIT, PROVISION_FAIL, PROVISION_DEPLOY_FAILED),
+    (PROVISION_DEPLOY_WAIT, PROVISION_ABORT, PROVISION_DEPLOY_FAILED),
+    (PROVISION_DEPLOY_FAILED, PROVISION_RETRY, PROVISION_DEPLOYING),
+    (PROVISION_DEPLOY_WAIT, PROVISION_UNDEPLOY, PROVISION_DELETING),
+    (PROVISION_DEPLOY_FAILED, PROVISION_UNDEPLOY, PROVISION_DELETING),
+    (PROVISION_ACTIVE, PROVISION_UNDEPLOY, PROVISION_DELETING),
+    (PROVISION_DELETING, PROVISION_DELETE_DONE, PROVISION_DELETED),
+)
+
 # --- image statuses ----------------------------------------------------------------
 IMAGE_SAVING = "saving"
 IMAGE_ACTIVE = "active"
@@ -137,6 +196,7 @@ def _build(transitions, terminal):
 
 
 SNAPSHOT_MACHINE = _build(SNAPSHOT_TRANSITIONS, terminal={DELETED})
+PROVISION_MACHINE = _build(PROVISION_TRANSITIONS, terminal={PROVISION_DELETED})
 
 # A server's task lock: idle (task_state null) -> a task -> idle, with a
 # wait state beside each task that may wait for an outside event.
@@ -182,3 +242,13 @@ def next_snapshot_status(snapshot_id, current, event):
     except (automaton_exc.NotFound, automaton_exc.InvalidState):
         raise exception.InvalidStateTransition(
             snapshot_id=snapshot_id, state=current, event=event) from None
+
+
+def next_provision_state(server_id, current, event):
+    """The provision_state ``event`` moves a bare-metal server in
+    ``current`` to, or a 409 naming both."""
+    try:
+        return _next(PROVISION_MACHINE, current, event)
+    except (automaton_exc.NotFound, automaton_exc.InvalidState):
+        raise exception.InvalidProvisionTransition(
+            server_id=server_id, state=current, event=event) from None
