@@ -217,6 +217,18 @@ class AlreadyAdopted(Conflict):
                "%(server_id)s.")
 
 
+class NoFreeNode(Conflict):
+    msg_fmt = ("No enrolled bare-metal node is free to spawn server '%(name)s' "
+               "on: every node serves a server. Enrol another node, or delete "
+               "a server of the baremetal driver first.")
+
+
+class NodeInUse(Conflict):
+    msg_fmt = ("Bare-metal node %(node)s already serves server %(server_id)s; "
+               "name a free node, or leave 'node' out to take the first free "
+               "one.")
+
+
 # --- 413 / 5xx ------------------------------------------------------------
 
 
@@ -234,6 +246,12 @@ class TaskWaitTimeout(NativesnapException):
     msg_fmt = ("Task %(task)s on server %(server_id)s waited %(timeout)s s for "
                "%(reason)s, which did not come.")
     code = 500
+
+
+class TaskAborted(NativesnapException):
+    msg_fmt = ("Task %(task)s on server %(server_id)s was aborted by the user "
+               "while it waited.")
+    code = 409
 
 
 class TurnTimeout(NativesnapException):

@@ -22,6 +22,10 @@ _ERROR_TEXT = {404: "No such resource visible to the caller.",
                500: "Unexpected error; the service log has the details."}
 _SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted; the work continues "
                  "in the background", 204: "No content"}
+# Operations a bare-metal agent calls: its node's token, no policy.
+_AGENT_SECURITY = [{"agentToken": []}]
+_AGENT_401 = ("No valid X-Agent-Token for this node (the same answer when the "
+              "node is not enrolled).")
 
 
 def _clean(schema):
@@ -62,7 +66,8 @@ def _body_schema(controller, method_name, func):
     return getattr(func, "body_schema", None)
 
 
-def _operation(path, http_method, controller, method_name, public):
+def _operation(path, http_method, controller, method_name, public,
+               agent=False):
     func = getattr(controller, method_name)
     op_name = f"{type(controller).__name__}.{method_name}"
     codes = getattr(func, "wsgi_codes", None) or (getattr(func, "wsgi_code", 200),)
@@ -74,8 +79,10 @@ def _operation(path, http_method, controller, method_name, public):
             getattr(func, "query_schema", {})),
         "responses": {},
     }
+    texts = getattr(func, "success_texts", {})
     for code in codes:
-        answer = {"description": _SUCCESS_TEXT.get(code, "OK")}
+        answer = {"description": texts.get(code) or _SUCCESS_TEXT.get(code,
+                                                                      "OK")}
         schema = responses.BY_OPERATION.get((op_name, code))
         if schema is not None and code != 204:
             answer["content"] = {"application/json": {"schema": schema}}
@@ -83,14 +90,17 @@ def _operation(path, http_method, controller, method_name, public):
     # Every route parses the microversion header: a malformed one is a 400,
     # a version not served a 406, public routes included.
     errors = set(getattr(func, "expected_errors", ())) | {400, 406, 500}
-    if not public:
+    if agent:
+        errors |= {401, 503}
+    elif not public:
         errors |= {401, 403, 503}
     if http_method in ("POST", "PUT", "PATCH"):
         errors |= {400, 413}
     for code in sorted(errors):
         operation["responses"][str(code)] = {
-            "description": _FRAMEWORK_ERRORS.get(code) or _ERROR_TEXT.get(
-                code, "Error"),
+            "description": (_AGENT_401 if agent and code == 401 else
+                            _FRAMEWORK_ERRORS.get(code) or _ERROR_TEXT.get(
+                                code, "Error")),
             "content": {"application/json": {"schema": responses.fault}},
         }
     body = _body_schema(controller, method_name, func)
@@ -99,17 +109,22 @@ def _operation(path, http_method, controller, method_name, public):
             "application/json": {"schema": _clean(body)}}}
     if public:
         operation["security"] = []
+    elif agent:
+        operation["security"] = copy.deepcopy(_AGENT_SECURITY)
     return operation
 
 
-def build(route_list, public_paths):
+def build(route_list, public_paths, agent_paths=None):
+    """The document; ``agent_paths`` (a compiled pattern) matches the route
+    templates a bare-metal agent calls with X-Agent-Token."""
     paths = {}
     for path, methods in route_list:
         public = path.rstrip("/") in public_paths
+        agent = bool(agent_paths and agent_paths.match(path))
         item = {}
         for http_method, (controller, method_name) in sorted(methods.items()):
             item[http_method.lower()] = _operation(path, http_method, controller,
-                                                   method_name, public)
+                                                   method_name, public, agent)
         paths[path] = item
     return {
         "openapi": "3.1.0",
@@ -123,9 +138,15 @@ def build(route_list, public_paths):
                            "1.N' header.",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "components": {"securitySchemes": {"token": {
-            "type": "apiKey", "in": "header", "name": "X-Auth-Token",
-            "description": "noauth2: '<user>:<project>'; keystone: a token."}}},
+        "components": {"securitySchemes": {
+            "token": {
+                "type": "apiKey", "in": "header", "name": "X-Auth-Token",
+                "description": "noauth2: '<user>:<project>'; keystone: a "
+                               "token."},
+            "agentToken": {
+                "type": "apiKey", "in": "header", "name": "X-Agent-Token",
+                "description": "A bare-metal node's agent token, as enrolled "
+                               "(heartbeats only)."}}},
         "security": [{"token": []}],
         "paths": paths,
     }

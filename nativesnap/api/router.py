@@ -1,5 +1,7 @@
 """The static route list of API v1 and the application factory."""
 
+import re
+
 from nativesnap.api import auth
 from nativesnap.api.extensions import assisted_volume_snapshots as avs
 from nativesnap.api.extensions import baremetal_nodes
@@ -13,6 +15,11 @@ from nativesnap.conf import CONF
 
 # Paths answered without a token: the version documents only (DESIGN §2).
 PUBLIC_PATHS = frozenset({"", "/v1"})
+# Paths a bare-metal node's agent calls with its node's X-Agent-Token instead
+# of a user's X-Auth-Token (auth.agent_token; docs/baremetal.md, "Heartbeat").
+# The route template matches too, which is how the OpenAPI document knows.
+AGENT_PATHS = re.compile(
+    r"^/v1/baremetal/nodes/(?P<node_id>[^/]+)/heartbeat/?\Z")
 
 
 def route_list(compute_api):
@@ -22,7 +29,7 @@ def route_list(compute_api):
     servers_ctl = servers.ServersController(compute_api)
     snapshots_ctl = server_snapshots.ServerSnapshotsController(compute_api)
     all_snapshots_ctl = server_snapshots.SnapshotsController()
-    openapi_ctl = openapi_ext.OpenAPIController(PUBLIC_PATHS)
+    openapi_ctl = openapi_ext.OpenAPIController(PUBLIC_PATHS, AGENT_PATHS)
     images_ctl = images.ImagesController(compute_api)
     avs_ctl = avs.AssistedVolumeSnapshotsController(compute_api)
     nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
@@ -50,6 +57,8 @@ def route_list(compute_api):
                                  "POST": (nodes_ctl, "create")}),
         ("/v1/baremetal/nodes/{node_id}", {"GET": (nodes_ctl, "show"),
                                            "DELETE": (nodes_ctl, "delete")}),
+        ("/v1/baremetal/nodes/{node_id}/heartbeat",
+         {"POST": (nodes_ctl, "heartbeat")}),
         ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
                                               "POST": (avs_ctl, "create")}),
         ("/v1/os-assisted-volume-snapshots/{snapshot_id}",
@@ -67,8 +76,11 @@ def make_app(compute_api):
     """The WSGI application: the API, behind keystone when configured."""
     router = wsgi.Router(route_list(compute_api))
     strategy = CONF.api.auth_strategy
+    agents = {"agent_paths": AGENT_PATHS, "agent_auth": auth.agent_token}
     if strategy == "keystone":
         app = wsgi.APIApplication(router, auth.keystone, PUBLIC_PATHS)
-        public = wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS)
-        return auth.wrap_keystone(app, public, PUBLIC_PATHS)
-    return wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS)
+        # Public and agent paths only ever reach this one.
+        public = wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS,
+                                     **agents)
+        return auth.wrap_keystone(app, public, PUBLIC_PATHS, AGENT_PATHS)
+    return wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS, **agents)

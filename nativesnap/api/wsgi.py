@@ -311,12 +311,20 @@ class Router:
 
 class APIApplication:
     """The complete application: request id, size limit, microversion, auth
-    (noauth2 or keystone), routing, and the answer's common headers."""
+    (noauth2 or keystone), routing, and the answer's common headers.
 
-    def __init__(self, router, auth, public_paths):
+    ``public_paths`` answer without authentication; a path matching
+    ``agent_paths`` (a compiled pattern whose named groups are passed on) is
+    authenticated by ``agent_auth`` instead of ``auth``: the bare-metal
+    agents, who hold their node's token and no user's."""
+
+    def __init__(self, router, auth, public_paths, agent_paths=None,
+                 agent_auth=None):
         self.router = router
         self.auth = auth
         self.public_paths = public_paths
+        self.agent_paths = agent_paths
+        self.agent_auth = agent_auth
 
     @webob.dec.wsgify(RequestClass=Request)
     def __call__(self, req):
@@ -371,9 +379,19 @@ class APIApplication:
         else:
             req.environ["nativesnap.api_version"] = microversion.parse_header(
                 req.headers.get(microversion.HEADER))
-        if req.path_info.rstrip("/") not in self.public_paths:
-            req.environ["nativesnap.context"] = self.auth(req)
+        self._authenticate(req)
         try:
             return self.router(req)
         except UnexpectedError:
             return internal_error_response(req.request_id)
+
+    def _authenticate(self, req):
+        path = req.path_info
+        if path.rstrip("/") in self.public_paths:
+            return
+        agent = self.agent_paths.match(path) if self.agent_paths else None
+        if agent is not None and self.agent_auth is not None:
+            req.environ["nativesnap.context"] = self.agent_auth(
+                req, **agent.groupdict())
+        else:
+            req.environ["nativesnap.context"] = self.auth(req)

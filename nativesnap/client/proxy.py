@@ -112,10 +112,14 @@ class Proxy:
         return res.Server.from_body(
             self._conn.request("POST", "/v1/servers", json=body).json())
 
-    def spawn_server(self, name, snapshot, linked=None, power_on=None):
-        """A new server from a snapshot (status BUILD until its task ends)."""
+    def spawn_server(self, name, snapshot, linked=None, power_on=None,
+                     node=None):
+        """A new server from a snapshot (status BUILD until its task ends);
+        a bare-metal one on ``node`` (a node's id or name; administrators)
+        or else on the first free node."""
         body = {"server": _drop_none(name=name, snapshot_id=_id(snapshot),
-                                     linked=linked, power_on=power_on)}
+                                     linked=linked, power_on=power_on,
+                                     node=_id(node))}
         return res.Server.from_body(
             self._conn.request("POST", "/v1/servers", json=body).json())
 
@@ -133,6 +137,21 @@ class Proxy:
                                      power_on=power_on)}
         self._conn.request("POST", res.Server.path_of(_id(server)) + "/action",
                            json=body)
+
+    def abort_snapshot(self, server):
+        """Give up a bare-metal server's snapshot: one waiting for its agent
+        fails (the server's provision state goes to 'snapshot failed' when
+        its task ends), a failed one is left for good (back to 'active')."""
+        self._conn.request("POST", res.Server.path_of(_id(server)) + "/action",
+                           json={"abort_snapshot": {}})
+
+    def retry_snapshot(self, server):
+        """Take a bare-metal server's failed snapshot again; the Snapshot
+        (its latest in error, ``creating`` again under the same id)."""
+        answer = self._conn.request(
+            "POST", res.Server.path_of(_id(server)) + "/action",
+            json={"retry_snapshot": {}}).json()
+        return res.Snapshot.from_body(answer)
 
     # --- snapshots ------------------------------------------------------------
 
@@ -317,14 +336,16 @@ class Proxy:
         raise AssertionError("unreachable")
 
     def wait_for_task(self, server, timeout=DEFAULT_TIMEOUT,
-                      interval=DEFAULT_INTERVAL, callback=None):
+                      interval=DEFAULT_INTERVAL, callback=None,
+                      fault_is_failure=True):
         """Poll until ``server`` runs no task (task_state null); the server.
-        ResourceFailure if the task ended with a fault (e.g. a failed revert).
+        ResourceFailure if the task ended with a fault (e.g. a failed revert),
+        unless not ``fault_is_failure`` (an abort ends its task so).
         """
         for current in self._poll(server, timeout, interval, callback,
                                   "to finish its task"):
             if current.task_state is None:
-                if current.fault:
+                if current.fault and fault_is_failure:
                     raise exceptions.ResourceFailure(
                         f"{current.describe()} failed its task"
                         f"{_fault_text(current)}", current)

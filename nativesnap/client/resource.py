@@ -86,8 +86,8 @@ class Server(Resource):
     kind = "server"
     fields = ("id", "name", "project_id", "driver", "hypervisor_ref", "host",
               "status", "task_state", "origin", "source_snapshot_id", "linked",
-              "flatten_progress", "capabilities", "fault", "created_at",
-              "updated_at")
+              "flatten_progress", "provision_state", "capabilities", "fault",
+              "created_at", "updated_at")
 
     @staticmethod
     def path_of(server_id):

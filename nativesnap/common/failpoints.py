@@ -115,6 +115,18 @@ FAILPOINTS = (
      "qemu-img convert of the snapshot's disk into staging is running"),
     ("libvirt.export.converted",
      "the image is written to staging; its checksum is not computed yet"),
+    # --- bare-metal driver ---
+    ("baremetal.snapshot.before_stream",
+     "the agent's heartbeat came and a one-time WebDAV credential is granted; "
+     "the agent is not asked to stream yet"),
+    ("baremetal.snapshot.before_verify",
+     "the agent streamed the disk into incoming/; the upload is not verified"),
+    ("baremetal.snapshot.before_store",
+     "the upload is verified (size, sha256, qemu-img check); it is not moved "
+     "into the store"),
+    ("baremetal.deploy.before_write",
+     "a restore's or spawn's credential is granted; the agent is not asked "
+     "to write yet"),
     # --- image stores ---
     ("image.export.before_create",
      "glance: the staged image is checksummed; no Glance image is made yet"),

@@ -27,6 +27,7 @@ DELETE = "delete"
 DELETE_DONE = "delete_done"
 DELETE_FAILED = "delete_failed"
 LOST = "lost"  # the hypervisor no longer holds it (removed outside nativesnap)
+RETRY = "retry"  # a failed bare-metal snapshot is taken again (docs/baremetal.md)
 
 # (from, event, to). error_deleting -> deleting is nativesnap's addition to the
 # design's list: without it a failed delete could never be retried or cleaned up.
@@ -39,6 +40,7 @@ SNAPSHOT_TRANSITIONS = (
     (DELETING, DELETE_DONE, DELETED),
     (DELETING, DELETE_FAILED, ERROR_DELETING),
     (AVAILABLE, LOST, ERROR),
+    (ERROR, RETRY, CREATING),
 )
 
 # --- server statuses and task states (DESIGN §2) -------------------------------
@@ -145,6 +147,26 @@ PROVISION_TRANSITIONS = (
     (PROVISION_ACTIVE, PROVISION_UNDEPLOY, PROVISION_DELETING),
     (PROVISION_DELETING, PROVISION_DELETE_DONE, PROVISION_DELETED),
 )
+
+# The provision event a task's start fires on a bare-metal server (by the
+# task's running state); a task that ends fires done or fail, a wait wait, an
+# event resume (docs/baremetal.md). A retry starts a snapshot with "retry".
+PROVISION_START_EVENTS = {SNAPSHOTTING: PROVISION_SNAPSHOT,
+                          REVERTING: PROVISION_REBUILD}
+
+
+def provision_start_event(task_state, provision_state):
+    """The event a task's start fires: a restore after a failed deploy is
+    its retry (deploy failed -> deploying), not a second rebuild."""
+    event = PROVISION_START_EVENTS.get(task_state)
+    if event == PROVISION_REBUILD and provision_state == PROVISION_DEPLOY_FAILED:
+        return PROVISION_RETRY
+    return event
+
+
+# Where a task's wait, resume and end move the provision state from.
+PROVISION_AT_WORK = (PROVISION_SNAPSHOTTING, PROVISION_DEPLOYING)
+PROVISION_WAITING = (PROVISION_SNAPSHOT_WAIT, PROVISION_DEPLOY_WAIT)
 
 # --- image statuses ----------------------------------------------------------------
 IMAGE_SAVING = "saving"

@@ -39,16 +39,20 @@ class API:
         self.compute_rpcapi = rpcapi or compute_rpcapi.ComputeAPI()
 
     def _start_task(self, context, server, task_state, cast, target_id=None,
-                    snapshot=None, request=None, records=()):
+                    snapshot=None, request=None, records=(),
+                    provision_event=None):
         """Have the compute service accept the task (its driver's checks, a
         place in its pool), then take ``server``'s task lock and write
-        ``records`` in one transaction, then cast the work with the place."""
+        ``records`` in one transaction, then cast the work with the place.
+        ``provision_event`` moves a bare-metal server's provision state
+        instead of the task's own event (a retry)."""
         reservation = self.compute_rpcapi.prepare_task(
             context, server, task_state, snapshot=snapshot, request=request)
         try:
             with obj_base.transaction(context):
                 server.begin_task(task_state, uuidutils.generate_uuid(),
-                                  target_id=target_id)
+                                  target_id=target_id,
+                                  provision_event=provision_event)
                 for record in records:
                     record()
         except Exception:
@@ -76,9 +80,17 @@ class API:
         server.set_volume_attachments(found["volumes"])
         return server
 
-    def spawn_server(self, context, snapshot, name, linked, power_on):
+    def spawn_server(self, context, snapshot, name, linked, power_on,
+                     node=None):
+        """A new server from ``snapshot``; a bare-metal one on ``node`` (a
+        node's id or name) or on the first free enrolled node."""
         source = server_obj.Server.get_by_id(context, snapshot.server_id)
         caps = dict(source.capabilities or {})
+        if node is not None and source.driver != node_obj.DRIVER:
+            raise exception.UnsupportedOperation(
+                driver=source.driver, verb="spawn_from_snapshot",
+                reason="choosing a bare-metal node ('node' is for servers of "
+                       f"the {node_obj.DRIVER} driver)")
         if linked and not caps.get("linked_spawn"):
             raise exception.UnsupportedOperation(driver=source.driver,
                                                  verb="spawn_from_snapshot",
@@ -102,7 +114,10 @@ class API:
         server.source_snapshot_id = snapshot.id
         server.linked = linked
         server.capabilities = caps
-        server.create()
+        if source.driver == node_obj.DRIVER:
+            self._create_on_node(context, server, node)
+        else:
+            server.create()
         try:
             self._start_task(
                 context, server, states.SPAWNING, target_id=snapshot.id,
@@ -112,6 +127,50 @@ class API:
             server.destroy()  # refused: no BUILD record is left behind
             raise
         return server
+
+    def _create_on_node(self, context, server, ref):
+        """Record the new bare-metal ``server`` on the node named ``ref``, or
+        on the first free one: its hypervisor_ref is the node's id, its
+        provision state ``deploying``. The unique (driver, host,
+        hypervisor_ref) of servers lets one of two spawns racing for a node
+        in: the other is the same 409 as a node found taken."""
+        if ref is not None:
+            node = self._named_node(context, ref)
+            taken = self.node_servers(context, [node])
+            if taken:
+                raise exception.NodeInUse(node=f"{node.id} ({node.name})",
+                                          server_id=taken[node.id])
+        else:
+            node = self._free_node(context, server.name)
+        server.hypervisor_ref = node.id
+        server.provision_state = states.PROVISION_DEPLOYING
+        try:
+            server.create()
+        except exception.AlreadyAdopted as e:
+            raise exception.NodeInUse(node=f"{node.id} ({node.name})",
+                                      server_id=e.kwargs.get("server_id"))
+        LOG.info("Server %s spawns on bare-metal node %s (%s)", server.id,
+                 node.id, node.name)
+
+    @staticmethod
+    def _named_node(context, ref):
+        try:
+            return node_obj.BaremetalNode.get_by_ref(context, ref)
+        except exception.NotFound:
+            raise exception.ValidationError(
+                where="server/node",
+                reason=f"no bare-metal node has the id or name '{ref}'; see "
+                       "GET /v1/baremetal/nodes") from None
+
+    def _free_node(self, context, name):
+        """The first enrolled node (oldest first) that serves no server."""
+        nodes = list(node_obj.BaremetalNodeList.get_all(
+            context, sort_key="created_at", sort_dir="asc"))
+        taken = self.node_servers(context, nodes)
+        for node in nodes:
+            if node.id not in taken:
+                return node
+        raise exception.NoFreeNode(name=name)
 
     def delete_server(self, context, server):
         if server.flatten_progress is not None and server.flatten_progress < 100:
@@ -181,6 +240,72 @@ class API:
                 f"Server {server.id} has no task waiting for an event "
                 f"(task_state {server.task_state}).")
         self.compute_rpcapi.resume_task(context, server, event)
+
+    # --- bare-metal abort and retry (docs/baremetal.md) ------------------------
+
+    @staticmethod
+    def _check_provisioned(server, verb):
+        """400 for a server without a provision state (not bare metal)."""
+        if server.provision_state is None:
+            raise exception.UnsupportedOperation(driver=server.driver,
+                                                 verb=verb)
+
+    def abort_snapshot(self, context, server):
+        """Give up a bare-metal snapshot: one waiting for the agent fails
+        (the compute service ends its task: snapshot wait -> snapshot failed),
+        a failed one is left for good (snapshot failed -> active). Any other
+        provision state is the machine's 409."""
+        self._check_provisioned(server, "abort_snapshot")
+        state = server.provision_state
+        if state in states.PROVISION_WAITING:
+            if server.task_state not in states.RUNNING_STATE_OF:
+                raise exception.Conflict(
+                    f"Server {server.id} is in provision state '{state}' but "
+                    f"has no task waiting (task_state {server.task_state}); "
+                    "retry in a moment.")
+            self.compute_rpcapi.abort_task(context, server)
+        elif state == states.PROVISION_SNAPSHOT_FAILED:
+            if server.task_state is not None:
+                raise exception.ServerBusy(server_id=server.id,
+                                           task_state=server.task_state)
+            server.provision(states.PROVISION_ABORT)
+        else:
+            states.next_provision_state(server.id, state,
+                                        states.PROVISION_ABORT)
+            raise exception.InvalidProvisionTransition(
+                server_id=server.id, state=state, event=states.PROVISION_ABORT)
+        LOG.info("Abort of bare-metal server %s in provision state '%s' "
+                 "accepted", server.id, state)
+
+    def retry_snapshot(self, context, server):
+        """Take a failed bare-metal snapshot again: the server's latest
+        snapshot in error goes back to creating under its own id, the
+        server from 'snapshot failed' to 'snapshotting'. Returns it."""
+        self._check_provisioned(server, "retry_snapshot")
+        if server.provision_state != states.PROVISION_SNAPSHOT_FAILED:
+            raise exception.InvalidProvisionTransition(
+                server_id=server.id, state=server.provision_state,
+                event=states.PROVISION_RETRY)
+        failed = snapshot_obj.ServerSnapshotList.get_all(
+            context, server_id=server.id, filters={"status": states.ERROR},
+            sort_key="created_at", sort_dir="desc", limit=1)
+        if not failed:
+            raise exception.Conflict(
+                f"Server {server.id} has no snapshot in error to retry; take "
+                "a new snapshot, or abort (abort_snapshot) to make the server "
+                "active again.")
+        snapshot = failed[0]
+        self._start_task(
+            context, server, states.SNAPSHOTTING, target_id=snapshot.id,
+            request={"kind": snapshot.kind, "memory": snapshot.memory,
+                     "quiesce": snapshot.quiesce,
+                     "include_volumes": snapshot.include_volumes},
+            records=[lambda: snapshot.transition(states.RETRY, fault=None,
+                                                 progress=0)],
+            provision_event=states.PROVISION_RETRY,
+            cast=lambda reservation: self.compute_rpcapi.create_snapshot(
+                context, server, snapshot, reservation))
+        return snapshot
 
     # --- snapshots ------------------------------------------------------------------
 
@@ -307,6 +432,24 @@ class API:
                 context, node_obj.DRIVER, list(by_ref)):
             found.setdefault(by_ref[server.hypervisor_ref], server.id)
         return found
+
+    def heartbeat(self, context, node, agent_url, agent_version):
+        """Record that ``node``'s agent is up (now, its version, the URL it
+        answers at now) and hand the heartbeat to a task of the node's
+        server that waits for it. ``context`` is the service's own: the
+        agent is no user."""
+        node.last_heartbeat_at = timeutils.utcnow()
+        node.agent_version = agent_version
+        node.agent_url = agent_url
+        node.save()
+        event = {"heartbeat": {"agent_url": agent_url,
+                               "agent_version": agent_version}}
+        for server in server_obj.ServerList.get_by_refs(
+                context, node_obj.DRIVER, list(node.refs())):
+            if server.task_state in states.RUNNING_STATE_OF:
+                LOG.info("Heartbeat of bare-metal node %s resumes the %s of "
+                         "server %s", node.id, server.task_state, server.id)
+                self.resume_task(context, server, event)
 
     def delete_node(self, context, node):
         """Forget an enrolled node; 409 while a server is adopted on it.

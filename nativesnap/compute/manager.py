@@ -38,6 +38,7 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap import image as image_stores
 from nativesnap import objects
+from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import volume_operation as operation_obj
@@ -79,6 +80,8 @@ class ComputeManager:
         self._deleting = set()  # task ids of server deletes being served
         self._other_stores = {}  # backend -> image store, see store_for
         self.flattener = flatten.Flattener(self)
+        for driver in self.drivers.values():
+            driver.register_node_lookup(self.lookup_node)
 
     @property
     def volume_api(self):
@@ -87,6 +90,25 @@ class ComputeManager:
             from nativesnap.volume import cinder
             self._volume_api = cinder.CinderAPI()
         return self._volume_api
+
+    @staticmethod
+    def lookup_node(context, ref):
+        """The bare-metal node ``ref`` (id or name) for a driver: a NodeInfo."""
+        try:
+            node = node_obj.BaremetalNode.get_by_ref(context, ref)
+        except exception.NotFound:
+            raise exception.HypervisorObjectNotFound(
+                driver=node_obj.DRIVER, what="enrolled node", ref=ref) from None
+        return virt_driver.NodeInfo(
+            id=node.id, name=node.name, agent_url=node.agent_url,
+            agent_token=node.agent_token,
+            root_device_hint=node.root_device_hint,
+            power_interface=node.power_interface,
+            redfish_address=node.redfish_address,
+            redfish_system_id=node.redfish_system_id,
+            redfish_username=node.redfish_username,
+            redfish_password=node.redfish_password,
+            redfish_verify_ca=node.redfish_verify_ca)
 
     # --- start-up and shutdown -----------------------------------------------
 
@@ -265,6 +287,7 @@ class ComputeManager:
         server.name = found.name
         server.status = found.status
         server.driver_info = found.driver_info
+        server.provision_state = found.provision_state
         server.capabilities = drv.get_capabilities(server)
         return {"server": server, "volumes": sync.attached_volumes(
             context, drv, server) or {}}
@@ -406,6 +429,29 @@ class ComputeManager:
                  server.id)
         task.resume(info.get("data") or {}, event)
 
+    @messaging.expose
+    def abort_task(self, context, server):
+        """The user gives up a task that waits for an outside event (a
+        bare-metal node's agent that does not heartbeat): it fails now, with
+        a fault saying so, as its deadline would have failed it."""
+        server.refresh()
+        if server.task_state not in states.RUNNING_STATE_OF:
+            LOG.warning("Server %s has no waiting task to abort (task_state "
+                        "%s)", server.id, server.task_state)
+            return
+        task = tasks.rebuild(self, context, server)
+        try:
+            server.resume_task(server.task_id,
+                               provision_event=states.PROVISION_ABORT)
+        except exception.Conflict as e:
+            LOG.warning("The wait of server %s ended before its abort: %s",
+                        server.id, e)
+            return
+        LOG.info("Task %s (%s) on server %s aborted by the user",
+                 server.task_id, task.name, server.id)
+        task.fail_now(exception.TaskAborted(task=task.name,
+                                            server_id=server.id))
+
     # --- keeping the records true to the hypervisor ----------------------------
 
     def _queue_event(self, driver_name, event):
@@ -452,7 +498,9 @@ class ComputeManager:
             info = server.task_wait_info or {}
             task = tasks.rebuild(self, context, server)
             try:
-                server.resume_task(server.task_id)  # the deadline wins the lock
+                # the deadline wins the lock
+                server.resume_task(server.task_id,
+                                   provision_event=states.PROVISION_FAIL)
             except exception.Conflict:
                 continue  # its event came just now
             task.fail_now(exception.TaskWaitTimeout(

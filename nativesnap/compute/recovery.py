@@ -134,10 +134,14 @@ def _recover_server(manager, context, server, why=INTERRUPTED):
                                                            server.task_target_id)
         except exception.SnapshotNotFound:
             target = None
+    # A bare-metal server at work ends done when the work was finished.
+    provision_event = states.PROVISION_FAIL
     if task_state in (states.SNAPSHOTTING, states.DELETING_SNAPSHOT):
         if target is not None and target.status in (states.CREATING,
                                                     states.DELETING):
             values.update(_recover_snapshot(manager, context, server, target, why))
+            if "current_snapshot_id" in values:
+                provision_event = states.PROVISION_DONE
     elif task_state == states.DELETING_SERVER:
         # Deleting a server is idempotent: finish it (destroying is done again
         # for a spawned server, an adopted one is only forgotten).
@@ -151,6 +155,8 @@ def _recover_server(manager, context, server, why=INTERRUPTED):
         outcome = _reconcile(manager, context, server, task_state, target)
         if task_state == states.REVERTING and outcome.completed and target:
             values.update(current_snapshot_id=target.id, fault=None)
+        if outcome.completed:
+            provision_event = states.PROVISION_DONE
         if task_state == states.SPAWNING and not outcome.completed:
             values["status"] = states.SERVER_ERROR
         if not outcome.completed:
@@ -167,7 +173,8 @@ def _recover_server(manager, context, server, why=INTERRUPTED):
                 context, server)
         except Exception as e:
             LOG.warning("Could not read the state of server %s: %s", server.id, e)
-    server.end_task(task_state, server.task_id, **values)
+    server.end_task(task_state, server.task_id, provision_event=provision_event,
+                    **values)
 
 
 def recover_task(manager, server_id, task_id, why=NOT_SAVED):

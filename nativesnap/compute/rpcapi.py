@@ -16,6 +16,7 @@ Versions (the compute manager's endpoint serves the same):
   spawn_server, export_snapshot, volume_snapshot_task, resume_task
 * 1.1 - delete_image; prepare_task of an export checks it with the image
   store (``request``: disk_format, image_ref)
+* 1.2 - abort_task (the user gives up a task waiting for an outside event)
 """
 
 import oslo_messaging as messaging
@@ -25,7 +26,7 @@ from nativesnap.conf import CONF
 from nativesnap import exception
 
 TOPIC = "nativesnap-compute"
-RPC_API_VERSION = "1.1"
+RPC_API_VERSION = "1.2"
 
 
 class ComputeAPI:
@@ -43,8 +44,10 @@ class ComputeAPI:
             raise exception.ComputeUnavailable(host=host or "any",
                                                timeout=timeout) from None
 
-    def _cast(self, context, host, method, **kwargs):
-        self.client.prepare(server=host).cast(context, method, **kwargs)
+    def _cast(self, context, host, method, version=None, **kwargs):
+        client = (self.client.prepare(server=host) if version is None else
+                  self.client.prepare(server=host, version=version))
+        client.cast(context, method, **kwargs)
 
     # --- calls ------------------------------------------------------------------
 
@@ -104,3 +107,7 @@ class ComputeAPI:
     def resume_task(self, context, server, event):
         self._cast(context, server.host, "resume_task", server=server,
                    event=event)
+
+    def abort_task(self, context, server):
+        self._cast(context, server.host, "abort_task", version="1.2",
+                   server=server)

@@ -52,6 +52,9 @@ class ServerTask:
 
     task_state = None
     name = None
+    #: What the task's end does to a bare-metal server's provision state
+    #: (done or fail), set when the outcome is known.
+    provision_outcome = None
 
     def __init__(self, manager, context, server, target=None, **args):
         self.manager = manager
@@ -72,12 +75,12 @@ class ServerTask:
         def step(task):
             return self.driver.resume_task(self.context, self.server,
                                            self.task_state, self.target, data,
-                                           event)
+                                           event, self.resume_progress(task))
         self._submit(step, None)
 
     def fail_now(self, exc):
         """Record ``exc`` as the task's outcome without running anything."""
-        self.manager.recorded(self.failed)(self._runner_task(None), exc)
+        self.manager.recorded(self._failed)(self._runner_task(None), exc)
 
     # --- steps --------------------------------------------------------------
 
@@ -89,7 +92,7 @@ class ServerTask:
     def _runner_task(self, step):
         return task_runner.Task(self.task_id, self.name, self.server.id,
                                 step, self.manager.recorded(self._succeeded),
-                                self.manager.recorded(self.failed),
+                                self.manager.recorded(self._failed),
                                 CONF.task_timeout)
 
     def _submit(self, step, reservation):
@@ -110,7 +113,12 @@ class ServerTask:
         if isinstance(result, virt_driver.Waiting):
             self.manager.record_wait(self, task, result)
             return
+        self.provision_outcome = states.PROVISION_DONE
         self.succeeded(task, result)
+
+    def _failed(self, task, exc):
+        self.provision_outcome = states.PROVISION_FAIL
+        self.failed(task, exc)
 
     # --- for the subclasses ----------------------------------------------------
 
@@ -135,10 +143,16 @@ class ServerTask:
     def cancellable(self, task):
         return lambda percent: task.check_cancelled()
 
+    def resume_progress(self, task):
+        """What a resumed verb reports its progress to."""
+        return self.cancellable(task)
+
     def release(self, task, **values):
         """End ``task``'s hold on the server; a later task's lock is left alone."""
         try:
-            self.server.end_task(self.server.task_state, task.id, **values)
+            self.server.end_task(self.server.task_state, task.id,
+                                 provision_event=self.provision_outcome,
+                                 **values)
         except exception.Conflict as e:
             LOG.warning("Task %s no longer holds server %s: %s", task.id,
                         self.server.id, e)
@@ -171,6 +185,9 @@ class CreateSnapshot(ServerTask):
                                                  snapshot)
         return self.driver.create_snapshot(self.context, self.server, snapshot,
                                            self.progress(task, snapshot))
+
+    def resume_progress(self, task):
+        return self.progress(task, self.target)
 
     def succeeded(self, task, result):
         failpoints.hit("manager.create.before_db_save")

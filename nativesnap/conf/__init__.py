@@ -3,6 +3,7 @@
 from oslo_config import cfg
 
 from nativesnap.conf import api
+from nativesnap.conf import baremetal
 from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
@@ -27,3 +28,4 @@ glance.register_opts(CONF)
 rbd.register_opts(CONF)
 messaging.register_opts(CONF)
 vmware.register_opts(CONF)
+baremetal.register_opts(CONF)

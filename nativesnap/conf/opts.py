@@ -7,6 +7,7 @@ from oslo_policy import opts as policy_opts
 
 import nativesnap.conf  # noqa: F401 - registers options and defaults
 from nativesnap.conf import api
+from nativesnap.conf import baremetal
 from nativesnap.conf import cinder
 from nativesnap.conf import database
 from nativesnap.conf import default
@@ -20,8 +21,8 @@ from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image, libvirt, vmware, fault_injection, cinder,
-            glance, rbd)
+_MODULES = (default, api, image, libvirt, vmware, baremetal, fault_injection,
+            cinder, glance, rbd)
 
 
 def list_opts():

@@ -692,6 +692,17 @@ def baremetal_node_get(context, node_id):
         return _to_dict(row)
 
 
+def baremetal_node_get_by_ref(context, ref):
+    """The node whose id or name is ``ref``."""
+    with reader(context) as session:
+        row = session.query(models.BaremetalNode).filter(sa.or_(
+            models.BaremetalNode.id == ref,
+            models.BaremetalNode.name == ref)).first()
+        if row is None:
+            raise _node_not_found(ref)
+        return _to_dict(row)
+
+
 def baremetal_node_get_all(context, sort_key="created_at", sort_dir="desc",
                            limit=None, marker=None):
     with reader(context) as session:

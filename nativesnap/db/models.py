@@ -60,6 +60,7 @@ class Server(BASE, NativesnapBase):
     # and the driver's handle to resume it.
     flatten_progress = sa.Column(sa.Integer, nullable=True)
     flatten_ref = sa.Column(sa.Text, nullable=True)
+    provision_state = sa.Column(sa.String(32), nullable=True)
     current_snapshot_id = sa.Column(sa.String(36), nullable=True)
     capabilities = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)

@@ -55,6 +55,11 @@ class BaremetalNode(base.NativesnapObject):
     def get_by_id(cls, context, node_id):
         return cls._from_db(context, db.baremetal_node_get(context, node_id))
 
+    @classmethod
+    def get_by_ref(cls, context, ref):
+        """The node named ``ref`` by id or by name (NotFound, 404)."""
+        return cls._from_db(context, db.baremetal_node_get_by_ref(context, ref))
+
     def create(self):
         values = self.obj_get_changes()
         values.setdefault("id", uuidutils.generate_uuid())

@@ -68,6 +68,10 @@ class TaskStateField(fields.AutoTypedField):
     AUTO_TYPE = fields.Enum(valid_values=states.TASK_STATES)
 
 
+class ProvisionStateField(fields.AutoTypedField):
+    AUTO_TYPE = fields.Enum(valid_values=states.PROVISION_STATES)
+
+
 class OriginField(fields.AutoTypedField):
     AUTO_TYPE = fields.Enum(valid_values=states.ORIGINS)
 

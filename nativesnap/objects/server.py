@@ -1,5 +1,6 @@
 """The Server object: a hypervisor object under nativesnap's management."""
 
+from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
@@ -7,6 +8,8 @@ from nativesnap.common import states
 from nativesnap.db import api as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
+
+LOG = logging.getLogger(__name__)
 
 # Columns a server listing may be sorted by (the API's schema offers these).
 SORT_KEYS = db.SERVER_SORT_KEYS
@@ -19,7 +22,8 @@ class Server(base.NativesnapObject):
     # Version 1.1: task_wait_until, task_wait_info (tasks waiting for an event)
     # Version 1.2: flatten_progress, flatten_ref (a full spawn's clone
     #              flattened later)
-    VERSION = "1.2"
+    # Version 1.3: provision_state (bare-metal servers)
+    VERSION = "1.3"
 
     fields = {
         "id": fields.UUIDField(),
@@ -39,6 +43,7 @@ class Server(base.NativesnapObject):
         "linked": fields.BooleanField(default=False),
         "flatten_progress": fields.NonNegativeIntegerField(nullable=True),
         "flatten_ref": fields.StringField(nullable=True),
+        "provision_state": fields.ProvisionStateField(nullable=True),
         "current_snapshot_id": fields.UUIDField(nullable=True),
         "capabilities": fields.JsonField(default={}),
         "driver_info": fields.JsonField(default={}),
@@ -52,6 +57,8 @@ class Server(base.NativesnapObject):
     def obj_make_compatible(self, primitive, target_version):
         super().obj_make_compatible(primitive, target_version)
         version = tuple(int(n) for n in target_version.split("."))
+        if version < (1, 3):
+            primitive.pop("provision_state", None)
         if version < (1, 2):
             primitive.pop("flatten_progress", None)
             primitive.pop("flatten_ref", None)
@@ -90,18 +97,44 @@ class Server(base.NativesnapObject):
                                check_task=check_task)
         self._refresh(row)
 
-    def begin_task(self, task_state, task_id, target_id=None):
-        """Take the server's task lock: null -> ``task_state``, or ServerBusy (409)."""
+    def _provision(self, event, only_from):
+        """Move a bare-metal server's provision_state by ``event`` when it is
+        in one of ``only_from`` (docs/baremetal.md); others have none."""
+        if self.provision_state in only_from:
+            self._move_provision(event)
+
+    def _move_provision(self, event):
+        old = self.provision_state
+        self.provision_state = states.next_provision_state(self.id, old, event)
+        # The walk is kept in the log, one line per move (docs/baremetal.md).
+        LOG.info("Provision state of server %s: %s -> %s (%s)", self.id, old,
+                 self.provision_state, event)
+
+    def begin_task(self, task_state, task_id, target_id=None,
+                   provision_event=None):
+        """Take the server's task lock: null -> ``task_state``, or ServerBusy (409).
+
+        A bare-metal server's provision state moves with it, by
+        ``provision_event`` or the task's own (states.PROVISION_START_EVENTS);
+        a move its machine refuses is a 409 and nothing is saved."""
+        event = provision_event or states.provision_start_event(
+            task_state, self.provision_state)
+        if event is not None and self.provision_state is not None:
+            self._move_provision(event)
         self.task_state = states.next_task_state(self.id, None, task_state)
         self.task_id = task_id
         self.task_target_id = target_id
         self.task_started_at = timeutils.utcnow()
         self.save(expected_task_state=None)
 
-    def end_task(self, task_state, task_id, **values):
-        """Release the task lock held by ``task_id``, saving ``values`` with it."""
+    def end_task(self, task_state, task_id, provision_event=None, **values):
+        """Release the task lock held by ``task_id``, saving ``values`` with it
+        (and, for a bare-metal server at work, ``provision_event``: done or
+        fail)."""
         for name, value in values.items():
             setattr(self, name, value)
+        if provision_event is not None:
+            self._provision(provision_event, states.PROVISION_AT_WORK)
         self.task_state = states.next_task_state(self.id, task_state,
                                                  states.TASK_END)
         self.task_id = None
@@ -116,18 +149,30 @@ class Server(base.NativesnapObject):
         ``info`` (what it waits for, what its driver needs) is kept with it."""
         self.task_state = states.next_task_state(self.id, task_state,
                                                  states.TASK_WAIT)
+        self._provision(states.PROVISION_WAIT, states.PROVISION_AT_WORK)
         self.task_wait_until = until
         self.task_wait_info = info
         self.save(expected_task_state=task_state, expected_task_id=task_id)
 
-    def resume_task(self, task_id):
+    def resume_task(self, task_id, provision_event=states.PROVISION_RESUME):
         """The event came: the waiting task runs again. Conflict when the
-        lock has moved on (the deadline passed, or another event won)."""
+        lock has moved on (the deadline passed, or another event won).
+
+        A wait ended by its deadline or by the user is resumed only to be
+        failed: ``provision_event`` fail or abort then moves a bare-metal
+        server's provision state straight to its failed state."""
         waiting = self.task_state
         self.task_state = states.next_task_state(self.id, waiting,
                                                  states.TASK_RESUME)
+        self._provision(provision_event, states.PROVISION_WAITING)
         self.task_wait_until = None
         self.save(expected_task_state=waiting, expected_task_id=task_id)
+
+    def provision(self, event):
+        """Move the provision state by ``event`` between tasks (the user's
+        abort of a failed snapshot); the lock must be free."""
+        self._move_provision(event)
+        self.save()
 
     def set_volume_attachments(self, devices):
         """Record ``{volume id: device}`` as the volumes attached to this

@@ -36,6 +36,22 @@ rules = [
         PREFIX % "revert", base.PROJECT_MEMBER_OR_ADMIN,
         "Revert a server in place to one of its snapshots.",
         [{"method": "POST", "path": BASE_PATH + "/{server_id}/action (revert)"}]),
+    policy.DocumentedRuleDefault(
+        PREFIX % "spawn:node", base.ADMIN,
+        "Name the bare-metal node a spawned server goes on ('node'); without "
+        "it, the first free node is taken.",
+        [{"method": "POST", "path": BASE_PATH + " (node)"}]),
+    policy.DocumentedRuleDefault(
+        PREFIX % "abort_snapshot", base.PROJECT_MEMBER_OR_ADMIN,
+        "Give up a bare-metal server's snapshot that waits for its agent or "
+        "has failed.",
+        [{"method": "POST",
+          "path": BASE_PATH + "/{server_id}/action (abort_snapshot)"}]),
+    policy.DocumentedRuleDefault(
+        PREFIX % "retry_snapshot", base.PROJECT_MEMBER_OR_ADMIN,
+        "Take a bare-metal server's failed snapshot again.",
+        [{"method": "POST",
+          "path": BASE_PATH + "/{server_id}/action (retry_snapshot)"}]),
 ]
 
 

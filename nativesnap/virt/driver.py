@@ -59,6 +59,9 @@ class AdoptedObject:
     name: str  # the hypervisor's own name for it, a default for the server's
     status: str  # one of states.SERVER_STATUSES
     driver_info: dict = dataclasses.field(default_factory=dict)
+    #: The provision state a bare-metal node starts in (states.PROVISION_*);
+    #: None for drivers without one.
+    provision_state: str = None
 
 
 @dataclasses.dataclass
@@ -164,6 +167,24 @@ class Waiting:
     timeout: float
     reason: str  # what is awaited, for the fault: "the agent's heartbeat"
     data: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class NodeInfo:
+    """An enrolled bare-metal node as a driver sees it: the manager reads the
+    record (drivers import no database) through the lookup it registers."""
+
+    id: str
+    name: str
+    agent_url: str
+    agent_token: str = dataclasses.field(repr=False)
+    root_device_hint: dict = None
+    power_interface: str = "none"
+    redfish_address: str = None
+    redfish_system_id: str = None
+    redfish_username: str = None
+    redfish_password: str = dataclasses.field(default=None, repr=False)
+    redfish_verify_ca: bool = True
 
 
 @dataclasses.dataclass
@@ -345,9 +366,23 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         if listener is not None:
             listener(event)
 
-    def resume_task(self, context, server, task_state, target, data, event):
+    def register_node_lookup(self, lookup):
+        """``lookup(context, ref)``: the enrolled bare-metal node whose id or
+        name is ``ref``, a NodeInfo (HypervisorObjectNotFound when none)."""
+        self._node_lookup = lookup
+
+    def lookup_node(self, context, ref):
+        lookup = getattr(self, "_node_lookup", None)
+        if lookup is None:
+            raise exception.HypervisorObjectNotFound(
+                driver=self.name, what="enrolled node", ref=ref)
+        return lookup(context, ref)
+
+    def resume_task(self, context, server, task_state, target, data, event,
+                    progress):
         """Carry on a verb that returned Waiting (``data`` is what it saved)
-        now that ``event`` (a dict) came: the verb's result, or Waiting again."""
+        now that ``event`` (a dict) came: the verb's result, or Waiting again.
+        ``progress(percent)`` as for the verb itself."""
         self._unsupported("resume_task", "waiting for outside events")
 
     def list_hypervisor_snapshots(self, context, server):

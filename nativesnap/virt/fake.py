@@ -149,10 +149,11 @@ class FakeDriver(driver.ComputeDriver):
                                   data={"started": started})
         return self._snapshot_taken(server, snapshot, started)
 
-    def resume_task(self, context, server, task_state, target, data, event):
+    def resume_task(self, context, server, task_state, target, data, event,
+                    progress):
         if task_state != states.SNAPSHOTTING:
             return super().resume_task(context, server, task_state, target,
-                                       data, event)
+                                       data, event, progress)
         result = event.get("result")
         if result == "fail":
             raise exception.DriverError(driver=self.name, verb="create_snapshot",

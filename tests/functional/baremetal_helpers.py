@@ -139,6 +139,16 @@ def make_block_device(workdir, size=4 * GiB, data_mib=512, file_mib=64, seed=1):
     return LoopDevice(path, backing, size, files, PART_START, part_size)
 
 
+def blank_device(workdir, size=4 * GiB, seed=2):
+    """A loop device of ``size`` zero bytes (sparse): a node not deployed yet."""
+    backing = os.path.join(workdir, f"disk-{seed}.img")
+    with open(backing, "wb") as f:
+        f.truncate(size)
+    path = _run("losetup", "--direct-io=on", "-f", "--show", backing).stdout.strip()
+    return LoopDevice(path, backing, size, {}, PART_START,
+                      (size - 34 * 512) // 4096 * 4096 - PART_START)
+
+
 def start_webdav():
     """tools/start-webdav; returns ``(base_url, (user, password))``."""
     url = _run(os.path.join(fixtures.REPO, "tools", "start-webdav"),

@@ -77,8 +77,14 @@ def test_every_operation_documents_its_codes_and_who_may_call_it(doc):
             assert "500" in codes and "406" in codes, (path, method)
             if public:
                 assert op["security"] == [] and "401" not in codes
+            elif router.AGENT_PATHS.match(path):
+                # A node's agent: its X-Agent-Token, no policy.
+                assert op["security"] == [{"agentToken": []}]
+                assert {"400", "401"} <= codes and "403" not in codes
             else:
                 assert "security" not in op and {"400", "401", "403"} <= codes
+    assert [p for p in doc["paths"] if router.AGENT_PATHS.match(p)] == [
+        "/v1/baremetal/nodes/{node_id}/heartbeat"]
     assert {"201", "202"} <= set(_operation(doc, "/v1/servers", "POST")["responses"])
     assert "204" in _operation(doc, "/v1/servers/{server_id}", "DELETE")["responses"]
     assert "409" in _operation(doc, "/v1/servers/{server_id}/snapshots",

@@ -24,7 +24,7 @@ pytest_plugins = ["tests.functional.client_fixtures"]
 SERVER_LIST = ["ID", "Name", "Status", "Task State", "Driver", "Hypervisor Ref",
                "Origin"]
 SERVER_LIST_LONG = SERVER_LIST + ["Project ID", "Host", "Source Snapshot ID",
-                                  "Linked", "Created At"]
+                                  "Linked", "Provision State", "Created At"]
 SNAPSHOT_LIST = ["ID", "Name", "Server ID", "Status", "Progress", "Kind",
                  "Consistency", "Current", "Created At"]
 SNAPSHOT_LIST_LONG = SNAPSHOT_LIST + ["Memory", "Quiesce", "Parent ID",
@@ -32,7 +32,8 @@ SNAPSHOT_LIST_LONG = SNAPSHOT_LIST + ["Memory", "Quiesce", "Parent ID",
                                       "Project ID"]
 SERVER_FIELDS = ["id", "name", "project_id", "driver", "hypervisor_ref", "host",
                  "status", "task_state", "origin", "source_snapshot_id",
-                 "linked", "flatten_progress", "capabilities", "fault",
+                 "linked", "flatten_progress", "provision_state",
+                 "capabilities", "fault",
                  "created_at", "updated_at"]
 SNAPSHOT_FIELDS = ["id", "server_id", "project_id", "name", "description",
                    "status", "progress", "kind", "memory", "quiesce",

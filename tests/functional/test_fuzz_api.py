@@ -8,7 +8,9 @@ then without a token or with a malformed one, with microversion headers both
 served and not. Path and body ids that are well-formed UUIDs are aimed, for
 part of the cases, at real resources (seeded servers, their snapshots, an
 image exported from one and an enrolled bare-metal node, remade whenever the
-fuzzer deletes them), so the handlers, the manager and the fake driver are
+fuzzer deletes them; the heartbeat aimed at that node carries its agent
+token, and part of the bare-metal actions go to a bare-metal server record in
+'snapshot failed'), so the handlers, the manager and the fake driver are
 reached and not only the validators. A share of the requests is then spoilt below what a schema can
 describe, which schemathesis cannot generate: a JSON string holding a lone
 UTF-16 surrogate, a path or a query string that is not UTF-8 once
@@ -32,6 +34,7 @@ figures of a full run.
 """
 
 import collections
+import datetime
 import json
 import os
 import time
@@ -46,6 +49,7 @@ from schemathesis import checks as st_checks
 from schemathesis.core import failures as st_failures
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
+import sqlalchemy as sa
 
 from nativesnap.api import validation
 from tests.functional import helpers as h
@@ -129,6 +133,8 @@ class Seeds:
         self.snapshots, self.other_snapshots = [], []
         self.image = None
         self.node = None
+        self.node_token = None
+        self.bare_metal = None
         self.stale = True
         self.fresh = None
         self.aimed = None
@@ -201,11 +207,52 @@ class Seeds:
             resp = self._call("GET", f"/v1/baremetal/nodes/{node_id}")
             if resp.status_code == 200:
                 return node_id
+        self.node_token = "fuzz-seed-token-" + h.unique()
         resp = self._call("POST", "/v1/baremetal/nodes", json={"node": {
             "name": h.unique("fuzz-seed-node-"),
             "agent_url": "https://127.0.0.1:9999",
-            "agent_token": "fuzz-seed-token-" + h.unique()}})
+            "agent_token": self.node_token}})
         return h.ok(resp, 201)["node"]["id"]
+
+    def bare_metal_server(self):
+        """A bare-metal server of the fuzz project in provision state
+        'snapshot failed', put back in it before every case aimed at it, so
+        that abort_snapshot and retry_snapshot get past their checks. No
+        bare-metal driver runs here: the record is written into the
+        database as the driver's adopt writes it."""
+        engine = h.db_engine(self.api)
+        try:
+            with engine.begin() as conn:
+                reset = self.bare_metal is not None and conn.execute(sa.text(
+                    "UPDATE servers SET provision_state = 'snapshot failed', "
+                    "task_state = NULL, task_id = NULL WHERE id = :id"),
+                    {"id": self.bare_metal}).rowcount
+                if not reset:
+                    self.bare_metal = str(uuid.uuid4())
+                    conn.execute(sa.text(
+                        "INSERT INTO servers (id, name, project_id, driver, "
+                        "hypervisor_ref, host, status, origin, linked, "
+                        "capabilities, driver_info, provision_state, "
+                        "created_at) VALUES (:id, 'fuzz-bm', :project, "
+                        "'baremetal', :id, 'fuzz-bm-host', 'ACTIVE', "
+                        "'adopted', :false, '{}', '{}', 'snapshot failed', "
+                        ":now)"),
+                        {"id": self.bare_metal, "project": PROJECT,
+                         "false": False, "now": datetime.datetime.utcnow()})
+        finally:
+            engine.dispose()
+        return self.bare_metal
+
+    def agent_token(self, case, token):
+        """The X-Agent-Token a case of an agent's route sends: the seed
+        node's when it is aimed at that node and sent by a real identity,
+        a wrong one for a malformed identity, none without one."""
+        if token is None:
+            return None
+        params = case.path_parameters or {}
+        if token in (ADMIN, MEMBER) and params.get("node_id") == self.node:
+            return self.node_token
+        return "not the agent token"
 
     def _target(self, aim):
         if aim == "fresh":
@@ -229,6 +276,10 @@ class Seeds:
         params = case.path_parameters or {}
         if _uuid(params.get("server_id")):
             params["server_id"] = server
+            body = case.body
+            if (isinstance(body, dict) and pick % 2 == 0 and set(body) & {
+                    "abort_snapshot", "retry_snapshot"}):
+                params["server_id"] = self.bare_metal_server()
         if _uuid(params.get("image_id")):
             params["image_id"] = self.image
         if _uuid(params.get("node_id")):
@@ -405,6 +456,9 @@ def _documented_statuses(document, operation):
 def _fuzz_operation(api, document, operation, mode, seeds, report, session):
     label = operation.label
     documented = _documented_statuses(document, operation)
+    # An agent's route (the heartbeat) takes its node's X-Agent-Token.
+    agent_route = {"agentToken": []} in document["paths"][operation.path][
+        operation.method.lower()].get("security", [])
     strategy = st.tuples(operation.as_strategy(generation_mode=mode),
                          st.sampled_from(TOKENS), st.sampled_from(MICROVERSIONS),
                          st.sampled_from(AIMS), st.integers(0, 5),
@@ -422,6 +476,10 @@ def _fuzz_operation(api, document, operation, mode, seeds, report, session):
         headers = {}
         if token is not None:
             headers["X-Auth-Token"] = token
+        if agent_route:
+            agent_token = seeds.agent_token(case, token)
+            if agent_token is not None:
+                headers["X-Agent-Token"] = agent_token
         if microversion is not None:
             headers[h.MICROVERSION] = microversion
         mangled = how and mangle(case.as_transport_kwargs(

@@ -42,7 +42,8 @@ ADMIN_RULES = ["nativesnap:servers:adopt", "nativesnap:servers:list:all_projects
                "nativesnap:baremetal_nodes:create",
                "nativesnap:baremetal_nodes:list",
                "nativesnap:baremetal_nodes:show",
-               "nativesnap:baremetal_nodes:delete"]
+               "nativesnap:baremetal_nodes:delete",
+               "nativesnap:servers:spawn:node"]
 
 
 def test_every_documented_rule_has_a_default_in_code():

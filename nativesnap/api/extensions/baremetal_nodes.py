@@ -4,16 +4,22 @@ bare-metal driver works on (admin only; docs/baremetal-nodes.md).
 Policy comes before everything else, so a non-administrator learns only
 that nodes are not theirs (403), whatever the body or the id. Secrets
 (the agent's token, the BMC password) go in and never come out.
+
+The heartbeat is no administrator's: a node's agent calls it with its
+node's token (X-Agent-Token, checked by auth.agent_token before the body
+is read), and it is the event a task waiting for the agent resumes on.
 """
 
 import urllib.parse
 
+from nativesnap.api import auth
 from nativesnap.api.extensions import common
 from nativesnap.api.schemas import baremetal_nodes as schema
 from nativesnap.api import validation
 from nativesnap.api.views import baremetal_nodes as view
 from nativesnap.api.views import common as common_view
 from nativesnap.api import wsgi
+from nativesnap import context as ns_context
 from nativesnap import exception
 from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.policies import baremetal_nodes as node_policies
@@ -108,7 +114,23 @@ class BaremetalNodesController(wsgi.Controller):
         node = self._get(req.context, node_id, "delete")
         self.compute_api.delete_node(req.context, node)
 
+    @wsgi.response(202)
+    @wsgi.expected_errors(())
+    def heartbeat(self, req, node_id, body):
+        """Heartbeat of a node's agent (X-Agent-Token, not X-Auth-Token)."""
+        node = req.environ.get(auth.AGENT_NODE)
+        if node is None or node.id.lower() != node_id:
+            # Only auth.agent_token lets a request get here with its node.
+            raise exception.NotAuthenticated(
+                f"Send the node's agent token as {auth.AGENT_TOKEN_HEADER}.")
+        validation.validate(schema.heartbeat, body)
+        _check_port("agent_url", body["agent_url"])
+        # The agent is no user: the records are the service's own work.
+        self.compute_api.heartbeat(ns_context.get_admin_context(), node,
+                                   body["agent_url"], body["agent_version"])
+
 
 # What the OpenAPI document says: the schemas the handlers check after policy.
 BaremetalNodesController.create.body_schema = schema.create
+BaremetalNodesController.heartbeat.body_schema = schema.heartbeat
 BaremetalNodesController.index.query_schema = schema.index_query

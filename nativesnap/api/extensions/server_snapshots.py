@@ -35,6 +35,13 @@ def _views(req, snapshots, current_ids):
             for s in snapshots]
 
 
+def snapshot_body(req, snapshot, current_snapshot_id):
+    """``{"snapshot": view}`` as the snapshot routes answer it (with its
+    images from microversion 1.1), for answers of other routes."""
+    return {"snapshot": _views(req, [snapshot],
+                               {snapshot.server_id: current_snapshot_id})[0]}
+
+
 def _list_body(req, snapshots, current_ids, limit):
     items = _views(req, snapshots, current_ids)
     body = {"snapshots": items}

@@ -1,6 +1,8 @@
-"""/v1/servers: list, show, adopt, spawn, delete, and the revert action."""
+"""/v1/servers: list, show, adopt, spawn, delete, and the actions: revert,
+and for bare-metal servers abort_snapshot and retry_snapshot."""
 
 from nativesnap.api.extensions import common
+from nativesnap.api.extensions import server_snapshots
 from nativesnap.api.schemas import servers as schema
 from nativesnap.api import validation
 from nativesnap.api.views import common as common_view
@@ -15,7 +17,9 @@ POLICY = server_policies.PREFIX
 
 
 class ServersController(wsgi.Controller):
-    actions = {"revert": ("_revert", schema.revert)}
+    actions = {"revert": ("_revert", schema.revert),
+               "abort_snapshot": ("_abort_snapshot", schema.abort_snapshot),
+               "retry_snapshot": ("_retry_snapshot", schema.retry_snapshot)}
 
     def __init__(self, compute_api):
         self.compute_api = compute_api
@@ -74,11 +78,14 @@ class ServersController(wsgi.Controller):
         policy.authorize(context, POLICY % "spawn",
                          {"project_id": context.project_id})
         validation.validate(schema.spawn, body)
+        if "node" in inner:
+            policy.authorize(context, POLICY % "spawn:node",
+                             {"project_id": context.project_id})
         snapshot = common.get_any_snapshot(context, inner["snapshot_id"].lower(),
                                            POLICY % "spawn")
         server = self.compute_api.spawn_server(
             context, snapshot, inner["name"], inner.get("linked", True),
-            inner.get("power_on", True))
+            inner.get("power_on", True), node=inner.get("node"))
         return wsgi.ResponseObject(
             {"server": view.show(req, server)}, code=202,
             headers={"Location": self._location(req, server.id)})
@@ -111,7 +118,31 @@ class ServersController(wsgi.Controller):
         return wsgi.ResponseObject(
             None, code=202, headers={"Location": self._location(req, server.id)})
 
+    def _abort_snapshot(self, req, server_id, body):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "abort_snapshot")
+        self.compute_api.abort_snapshot(context, server)
+        return wsgi.ResponseObject(
+            None, code=202, headers={"Location": self._location(req, server.id)})
+
+    def _retry_snapshot(self, req, server_id, body):
+        context = req.context
+        server = common.get_server(context, server_id, POLICY % "retry_snapshot")
+        current = server.current_snapshot_id  # the task may change it any moment
+        snapshot = self.compute_api.retry_snapshot(context, server)
+        location = (f"{req.base_url()}/v1/servers/{server.id}/snapshots/"
+                    f"{snapshot.id}")
+        return wsgi.ResponseObject(
+            server_snapshots.snapshot_body(req, snapshot, current), code=202,
+            headers={"Location": location})
+
 
 # What the OpenAPI document says of create: two bodies, two success codes.
 ServersController.create.body_schema = schema.create
 ServersController.create.wsgi_codes = (201, 202)
+# The actions share one 202: only retry_snapshot's has a body.
+ServersController.action.success_texts = {
+    202: "Accepted; the work continues in the background. revert and "
+         "abort_snapshot answer with no body and the server's Location; "
+         "retry_snapshot with {\"snapshot\": ...} (the snapshot taken again, "
+         "status creating) and its Location."}

@@ -107,6 +107,19 @@ create = types.envelope("node", {
     "additionalProperties": False,
 }, "Enrol a bare-metal node (administrators only).")
 
+# What a node's agent sends (nativesnap/agent/heartbeat.py): where it answers
+# now, and its version. Flat, as the agent sends it (no envelope).
+heartbeat = {
+    "type": "object",
+    "description": "A heartbeat of the node's agent (X-Agent-Token).",
+    "properties": {
+        "agent_url": _url("https://10.0.0.5:9999"),
+        "agent_version": _label("the agent's version", max_length=64),
+    },
+    "required": ["agent_url", "agent_version"],
+    "additionalProperties": False,
+}
+
 index_query = {
     "type": "object",
     "properties": {

@@ -45,6 +45,11 @@ server = {
         "source_snapshot_id": _nullable_str,
         "linked": {"type": "boolean"},
         "flatten_progress": _nullable_progress,
+        "provision_state": {
+            "type": ["string", "null"],
+            "enum": list(states.PROVISION_STATES) + [None],
+            "description": "A bare-metal server's provision state "
+                           "(docs/baremetal.md); null for other drivers."},
         "capabilities": {"type": "object", "properties": {
             name: {"type": "boolean"} for name in fields.CAPABILITIES}},
         "fault": _fault_detail,

@@ -28,6 +28,12 @@ spawn = types.envelope("server", {
         "snapshot_id": types.uuid,
         "linked": types.boolean,
         "power_on": types.boolean,
+        # Bare metal only: the node to spawn on (its id or name); without
+        # it, the first free enrolled node (docs/baremetal.md).
+        "node": {"type": "string", "minLength": 1, "maxLength": 255,
+                 "pattern": r"^[^\x00-\x1f\x7f-\x9f]+$",
+                 "x-error": "must be a bare-metal node's id or name (1-255 "
+                            "characters without control characters)"},
     },
     "required": ["name", "snapshot_id"],
     "additionalProperties": False,
@@ -45,7 +51,17 @@ revert = types.envelope("revert", {
     "additionalProperties": False,
 }, "Revert the server in place to one of its snapshots.")
 
-actions = {"revert": revert}
+# Bare metal only (docs/baremetal.md): the body is an empty object.
+abort_snapshot = types.envelope("abort_snapshot", {
+    "type": "object", "properties": {}, "additionalProperties": False,
+}, "Give up a bare-metal snapshot that waits or has failed.")
+
+retry_snapshot = types.envelope("retry_snapshot", {
+    "type": "object", "properties": {}, "additionalProperties": False,
+}, "Take a failed bare-metal snapshot again.")
+
+actions = {"revert": revert, "abort_snapshot": abort_snapshot,
+           "retry_snapshot": retry_snapshot}
 
 index_query = {
     "type": "object",

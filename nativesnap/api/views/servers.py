@@ -22,6 +22,9 @@ def show(req, server):
         # when nothing is, 0-100 while it is, 100 once the server depends on
         # no snapshot.
         "flatten_progress": server.flatten_progress,
+        # A bare-metal server's provision state (docs/baremetal.md); null for
+        # the servers of every other driver.
+        "provision_state": server.provision_state,
         "capabilities": {name: bool(caps.get(name, False))
                          for name in fields.CAPABILITIES},
         "fault": server.fault,

@@ -15,6 +15,8 @@ COMMANDS = {
     "server delete": servers.DeleteServer,
     "server spawn": servers.SpawnServer,
     "server revert": servers.RevertServer,
+    "server abort-snapshot": servers.AbortSnapshotServer,
+    "server retry-snapshot": servers.RetrySnapshotServer,
     "snapshot create": snapshots.CreateSnapshot,
     "snapshot list": snapshots.ListSnapshot,
     "snapshot show": snapshots.ShowSnapshot,

@@ -1,4 +1,5 @@
-"""``server list|show|adopt|delete|spawn|revert``."""
+"""``server list|show|adopt|delete|spawn|revert``, and for bare-metal
+servers ``server abort-snapshot|retry-snapshot``."""
 
 from nativesnap.client.commands import base
 from nativesnap.client import exceptions
@@ -11,7 +12,9 @@ LIST_COLUMNS = (("ID", "id"), ("Name", "name"), ("Status", "status"),
                 ("Hypervisor Ref", "hypervisor_ref"), ("Origin", "origin"))
 LONG_COLUMNS = LIST_COLUMNS + (("Project ID", "project_id"), ("Host", "host"),
                                ("Source Snapshot ID", "source_snapshot_id"),
-                               ("Linked", "linked"), ("Created At", "created_at"))
+                               ("Linked", "linked"),
+                               ("Provision State", "provision_state"),
+                               ("Created At", "created_at"))
 
 
 def _show(server):
@@ -139,6 +142,7 @@ class SpawnServer(base.ShowOne):
     _epilog = """examples:
   nativesnap server spawn web1-copy --snapshot before-upgrade --wait
   nativesnap server spawn web1-full --snapshot 5d2e...-... --full --power-off
+  nativesnap server spawn bm1-copy --snapshot bm1-nightly --full --node rack1-n2
 """
 
     def get_parser(self, prog_name):
@@ -152,6 +156,10 @@ class SpawnServer(base.ShowOne):
                             help="A full copy instead of a linked clone.")
         parser.add_argument("--power-off", action="store_true",
                             help="Leave the new server shut off.")
+        parser.add_argument("--node", metavar="NODE",
+                            help="Bare metal only: the enrolled node (ID or "
+                                 "name) to spawn on (administrators); "
+                                 "default: the first free node.")
         self.add_wait_arguments(parser, "the new server is ACTIVE (or SHUTOFF "
                                         "with --power-off)")
         return parser
@@ -160,7 +168,7 @@ class SpawnServer(base.ShowOne):
         snapshot = self.snapshot_ref(parsed_args.snapshot)
         server = self.client.spawn_server(
             parsed_args.name, snapshot, linked=not parsed_args.full,
-            power_on=not parsed_args.power_off)
+            power_on=not parsed_args.power_off, node=parsed_args.node)
         if parsed_args.wait:
             server = self.wait(
                 parsed_args, f"Spawning server {server.name}",
@@ -201,3 +209,62 @@ class RevertServer(base.Command):
         if parsed_args.wait:
             self.wait(parsed_args, f"Reverting server {server.name}",
                       lambda **kw: self.client.wait_for_task(server, **kw))
+
+
+class AbortSnapshotServer(base.Command):
+    """Give up a bare-metal server's snapshot.
+
+    A snapshot waiting for the node's agent fails at once (the server goes
+    to provision state 'snapshot failed'); a failed one is left for good:
+    the server goes back to 'active' and the snapshot stays in error.
+    """
+
+    _epilog = """examples:
+  nativesnap server abort-snapshot bm1 --wait
+  nativesnap server abort-snapshot 9f0c...-...
+"""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("server", metavar="SERVER",
+                            help="Bare-metal server (name or ID).")
+        self.add_wait_arguments(parser, "the server's task has ended")
+        return parser
+
+    def take_action(self, parsed_args):
+        server = self.find_server(parsed_args.server)
+        self.client.abort_snapshot(server)
+        if parsed_args.wait:
+            self.wait(parsed_args, f"Aborting the snapshot of {server.name}",
+                      lambda **kw: self.client.wait_for_task(
+                          server, fault_is_failure=False, **kw))
+
+
+class RetrySnapshotServer(base.ShowOne):
+    """Take a bare-metal server's failed snapshot again.
+
+    The server must be in provision state 'snapshot failed'; its latest
+    snapshot in error is taken again under the same ID (status 'creating').
+    """
+
+    _epilog = """examples:
+  nativesnap server retry-snapshot bm1 --wait
+  nativesnap server retry-snapshot bm1 -f value -c id
+"""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument("server", metavar="SERVER",
+                            help="Bare-metal server (name or ID).")
+        self.add_wait_arguments(parser, "the snapshot is available")
+        return parser
+
+    def take_action(self, parsed_args):
+        server = self.find_server(parsed_args.server)
+        snapshot = self.client.retry_snapshot(server)
+        if parsed_args.wait:
+            snapshot = self.wait(
+                parsed_args, f"Retrying snapshot {snapshot.name}",
+                lambda **kw: self.client.wait_for_status(
+                    snapshot, "available", failures=("error",), **kw))
+        return base.show_columns(snapshot, res.Snapshot.fields_1_1)

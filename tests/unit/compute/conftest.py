@@ -25,7 +25,7 @@ class CastsAsCalls(compute_rpcapi.ComputeAPI):
     """The RPC client with each cast made as a call, so that a test goes on
     once the compute service has taken the task (its handler returned)."""
 
-    def _cast(self, context, host, method, **kwargs):
+    def _cast(self, context, host, method, version=None, **kwargs):
         self.client.prepare(server=host, timeout=WAIT).call(context, method,
                                                             **kwargs)
 

@@ -268,6 +268,24 @@ def test_delete_with_a_linked_dependent_is_refused_naming_it(env):
         env.snapshot(snap.id)
 
 
+def test_delete_while_a_spawn_reads_the_snapshot_is_refused(env, config):
+    config("task_delay", 1.0, group="fake")
+    server = env.adopt("slow-vm")
+    snap = env.create(server.id, "base")
+    env.wait_idle(server.id)
+    copy = env.manager.spawn_server(env.context, snap, "copy", linked=False,
+                                    power_on=True)
+    # A spawn in progress reads the snapshot (a bare-metal one writes its
+    # stored image onto the node) until it has finished.
+    with pytest.raises(exception.SnapshotInUse) as info:
+        env.manager.delete_snapshot(env.context, env.server(server.id), snap)
+    assert info.value.code == 409 and copy.id in str(info.value)
+    assert env.snapshot(snap.id).status == states.AVAILABLE
+    env.wait_idle(copy.id)
+    env.manager.delete_snapshot(env.context, env.server(server.id), snap)
+    env.wait_idle(server.id)
+
+
 def test_full_spawn_is_no_dependent(env):
     server = env.adopt()
     snap = env.create(server.id, "base")

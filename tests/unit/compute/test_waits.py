@@ -129,3 +129,21 @@ def test_an_event_for_a_server_whose_task_does_not_wait_answers_409(env):
     with pytest.raises(exception.Conflict) as info:
         env.manager.resume_task(env.context, env.server(server.id), {})
     assert info.value.code == 409 and "no task waiting" in str(info.value)
+
+
+def test_an_abort_fails_the_waiting_task_at_once_saying_so(env, config):
+    config("wait_seconds", 30.0, group="fake")
+    server, snap = start_waiting_snapshot(env)
+    env.compute.abort_task(env.context, env.server(server.id))
+    done = env.wait_idle(server.id)
+    failed = env.snapshot(snap.id)
+    assert failed.status == states.ERROR
+    assert "aborted by the user" in failed.fault["message"]
+    assert done.task_wait_info is None
+    assert_no_task_left(env.context)
+
+
+def test_an_abort_without_a_waiting_task_does_nothing(env):
+    server = env.adopt("vm-idle")
+    env.compute.abort_task(env.context, env.server(server.id))
+    assert env.server(server.id).task_state is None

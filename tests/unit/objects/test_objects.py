@@ -18,7 +18,7 @@ from nativesnap.objects import snapshot as snapshot_obj
 # test fails, bump the object's VERSION (and say why in its version comment),
 # then update the hash here.
 EXPECTED_FINGERPRINTS = {
-    "Server": "1.2-ea4bccba08516a883ecfbf452144c626",
+    "Server": "1.3-75f0360c2198f253494ccb9f99b40237",
     "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",

@@ -27,7 +27,7 @@ VERBS = {
                         "progress"),
     "flatten": ("ctx", "handle", "progress"),
     "list_hypervisor_snapshots": ("ctx", "server"),
-    "resume_task": ("ctx", "server", "snapshotting", None, {}, {}),
+    "resume_task": ("ctx", "server", "snapshotting", None, {}, {}, "progress"),
 }
 
 
@@ -77,7 +77,8 @@ def test_verb_list_covers_every_optional_verb_of_the_base_class():
              "validate_snapshot_request", "reconcile", "adopt",
              "get_server_state", "attached_volume_ids", "validate_revert",
              "interface", "interfaces", "register_event_listener",
-             "emit_event", "remove_clone"}
+             "emit_event", "remove_clone", "register_node_lookup",
+             "lookup_node"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}
