@@ -41,6 +41,9 @@ opts = [
     cfg.IntOpt("agent_timeout", default=30, min=1,
                help="Seconds one request to an agent, or its connection, may "
                     "take."),
+    cfg.IntOpt("power_timeout", default=120, min=1,
+               help="Seconds a Redfish node may take to reach the power state "
+                    "asked for (off before the agent reads its disk, on after)."),
     cfg.FloatOpt("poll_interval", default=1.0, min=0.05,
                  help="Seconds between two reads of an agent command's status."),
 ]

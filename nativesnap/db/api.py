@@ -309,11 +309,17 @@ def server_get_waiting(context, host):
         return [_to_dict(r) for r in rows]
 
 
+# server_update's "do not compare" for the provision state (None is a value).
+UNCHECKED = object()
+
+
 def server_update(context, server_id, values, expected_task_state=None,
-                  expected_task_id=None, check_task=True):
+                  expected_task_id=None, check_task=True,
+                  expected_provision_state=UNCHECKED):
     """Update a server; with ``check_task`` the row must hold the expected task.
 
-    ``expected_task_state`` may be a single value (None included) or a tuple.
+    ``expected_task_state`` may be a single value (None included) or a tuple;
+    ``expected_provision_state``, when given, must be the row's too.
     """
     values = dict(values)
     values["updated_at"] = timeutils.utcnow()
@@ -328,10 +334,21 @@ def server_update(context, server_id, values, expected_task_state=None,
             query = query.filter(sa.or_(*conds))
             if expected_task_id is not None:
                 query = query.filter(models.Server.task_id == expected_task_id)
+        if expected_provision_state is not UNCHECKED:
+            query = query.filter(
+                models.Server.provision_state.is_(None)
+                if expected_provision_state is None else
+                models.Server.provision_state == expected_provision_state)
         count = query.update(values, synchronize_session=False)
         row = session.get(models.Server, server_id, populate_existing=True)
         if row is None:
             raise exception.ServerNotFound(server_id=server_id)
+        if count == 0 and expected_provision_state not in (
+                UNCHECKED, row.provision_state):
+            raise exception.Conflict(
+                f"Server {server_id}'s provision state moved from "
+                f"'{expected_provision_state}' to '{row.provision_state}' "
+                "meanwhile; nothing was changed.")
         if count == 0:
             if check_task and expected_task_state is None and row.task_state:
                 raise exception.ServerBusy(server_id=server_id,

@@ -89,12 +89,16 @@ class Server(base.NativesnapObject):
 
         By default the row must still be free of tasks (``task_state`` null);
         a task's own saves pass its ``expected_task_state`` and ``task_id``.
+        A moved provision state must still be the one it moved from (two
+        users' abort and retry cannot both win).
         """
         changes = self.obj_get_changes()
+        provision_from = self.__dict__.pop("_provision_from", db.UNCHECKED)
         row = db.server_update(self._context, self.id, changes,
                                expected_task_state=expected_task_state,
                                expected_task_id=expected_task_id,
-                               check_task=check_task)
+                               check_task=check_task,
+                               expected_provision_state=provision_from)
         self._refresh(row)
 
     def _provision(self, event, only_from):
@@ -105,6 +109,7 @@ class Server(base.NativesnapObject):
 
     def _move_provision(self, event):
         old = self.provision_state
+        self.__dict__.setdefault("_provision_from", old)   # checked at save
         self.provision_state = states.next_provision_state(self.id, old, event)
         # The walk is kept in the log, one line per move (docs/baremetal.md).
         LOG.info("Provision state of server %s: %s -> %s (%s)", self.id, old,

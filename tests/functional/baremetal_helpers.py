@@ -263,3 +263,98 @@ def self_signed_cert(workdir):
 
 def remove_tree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# --- the service and enrolled nodes (test_baremetal_driver, _redfish) ---------
+
+ADMIN = "admin:admin-project"
+
+
+def expect(resp, code):
+    """The JSON body of a response that must answer ``code``."""
+    assert resp.status_code == code, f"{resp.status_code} {resp.text[:500]}"
+    return resp.json()
+
+
+class Service:
+    """The service under test, restartable on its database and with
+    failpoints (``[fault_injection] failpoints``)."""
+
+    def __init__(self, state, webdav_url, heartbeat_timeout):
+        self.state = state
+        self.conf = {"baremetal": {
+            "webdav_url": webdav_url,
+            "heartbeat_timeout": str(heartbeat_timeout),
+            "poll_interval": "0.2", "agent_timeout": "10"}}
+        # One port for every start: the agents heartbeat to it.
+        self.port = fixtures.free_port()
+        self.api = None
+        self.synced = False
+        self.start()
+
+    def start(self, failpoints=""):
+        conf = dict(self.conf, fault_injection={"failpoints": failpoints},
+                    api={"host": "127.0.0.1", "port": str(self.port)})
+        self.api = fixtures.APIServer(self.state,
+                                      fixtures.sqlite_url(self.state),
+                                      drivers=("baremetal",), extra_conf=conf)
+        self.api.port = self.port
+        self.api.url = f"http://127.0.0.1:{self.port}"
+        if not self.synced:
+            self.api.manage("db", "sync")
+            self.synced = True
+        self.api.start(timeout=60)
+        return self.api
+
+    def restart(self, failpoints=""):
+        self.api.stop()
+        return self.start(failpoints)
+
+    def kill9(self):
+        self.api.proc.send_signal(signal.SIGKILL)
+        self.api.proc.wait(10)
+
+
+def enrol(api, name, agent_url, token, power=None):
+    """Enrol a node (``power``: its power body, ``none`` when None)."""
+    body = {"node": {"name": name, "agent_url": agent_url,
+                     "agent_token": token}}
+    if power is not None:
+        body["node"]["power"] = power
+    return expect(api.request("POST", "/v1/baremetal/nodes", token=ADMIN,
+                              json=body), 201)["node"]
+
+
+class Node:
+    """An enrolled node and its agent (started and stopped by the test)."""
+
+    def __init__(self, service, workdir, name, device, power=None):
+        self.service = service
+        self.workdir = workdir
+        self.device = device
+        self.port = free_port()
+        self.token = "node-token-" + os.urandom(8).hex()
+        self.record = enrol(service.api, name, f"http://127.0.0.1:{self.port}",
+                            self.token, power)
+        self.agent = None
+
+    @property
+    def id(self):
+        return self.record["id"]
+
+    def start_agent(self):
+        self.agent = Agent(
+            self.workdir, "--conductor-url", self.service.api.url, "--node-id",
+            self.id, "--heartbeat-interval", "1", token=self.token,
+            device=self.device.path, port=self.port).start()
+        return self.agent
+
+    def stop_agent(self, kill=False):
+        if self.agent is None:
+            return
+        if kill:
+            self.agent.proc.send_signal(signal.SIGKILL)
+            self.agent.proc.wait(10)
+        else:
+            self.agent.stop()
+        self.agent = None

@@ -215,15 +215,16 @@ def test_a_node_with_an_adopted_server_cannot_be_deleted(api, doc, by):
     h.assert_fault(resp, 409, node["id"], server_id, "delete the server")
     conforms(doc, resp)
     assert node["id"] in node_ids(api)
-    # Once the server is gone, the node is free. (DELETE /v1/servers/{id}
-    # asks the baremetal driver, not built yet: the record is removed here.)
+    # Once the server is gone, the node is free. (This service runs the fake
+    # driver only: the record is removed here; test_baremetal_driver.py
+    # deletes servers of the real driver through the API.)
     remove_server(api, server_id)
     assert h.ok(api.request("GET", f"{PATH}/{node['id']}"))["node"][
         "server_id"] is None
     assert api.request("DELETE", f"{PATH}/{node['id']}").status_code == 204
 
 
-def test_adopting_with_the_baremetal_driver_is_refused_until_it_exists(api):
+def test_adopting_on_a_service_without_the_baremetal_driver_is_refused(api):
     node, _ = enrol(api)
     resp = api.request("POST", "/v1/servers", json={"server": {
         "name": "bm", "driver": "baremetal", "hypervisor_ref": node["id"]}})

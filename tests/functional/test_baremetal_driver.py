@@ -24,7 +24,6 @@ import time
 import pytest
 import requests
 
-from tests import fixtures
 from tests.functional import baremetal_helpers as bm
 from tests.functional import helpers as h
 
@@ -63,97 +62,17 @@ def devices(workdir):
             dev.cleanup()
 
 
-class Service:
-    """The service under test, restartable on its database and with
-    failpoints (``[fault_injection] failpoints``)."""
-
-    def __init__(self, state, webdav_url):
-        self.state = state
-        self.conf = {"baremetal": {
-            "webdav_url": webdav_url,
-            "heartbeat_timeout": str(HEARTBEAT_TIMEOUT),
-            "poll_interval": "0.2", "agent_timeout": "10"}}
-        # One port for every start: the agents heartbeat to it.
-        self.port = fixtures.free_port()
-        self.api = None
-        self.synced = False
-        self.start()
-
-    def start(self, failpoints=""):
-        conf = dict(self.conf, fault_injection={"failpoints": failpoints},
-                    api={"host": "127.0.0.1", "port": str(self.port)})
-        self.api = fixtures.APIServer(self.state,
-                                      fixtures.sqlite_url(self.state),
-                                      drivers=("baremetal",), extra_conf=conf)
-        self.api.port = self.port
-        self.api.url = f"http://127.0.0.1:{self.port}"
-        if not self.synced:
-            self.api.manage("db", "sync")
-            self.synced = True
-        self.api.start(timeout=60)
-        return self.api
-
-    def restart(self, failpoints=""):
-        self.api.stop()
-        return self.start(failpoints)
-
-    def kill9(self):
-        self.api.proc.send_signal(signal.SIGKILL)
-        self.api.proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def service(workdir, webdav, tmp_path_factory):
-    svc = Service(str(tmp_path_factory.mktemp("api-baremetal")), webdav)
+    svc = bm.Service(str(tmp_path_factory.mktemp("api-baremetal")), webdav,
+                     HEARTBEAT_TIMEOUT)
     yield svc
     svc.api.stop()
 
 
-def enrol(api, name, agent_url, token):
-    body = {"node": {"name": name, "agent_url": agent_url,
-                     "agent_token": token}}
-    return h.ok(api.request("POST", "/v1/baremetal/nodes", token=ADMIN,
-                            json=body), 201)["node"]
-
-
-class Node:
-    """An enrolled node and its agent (started and stopped by the test)."""
-
-    def __init__(self, service, workdir, name, device):
-        self.service = service
-        self.workdir = workdir
-        self.device = device
-        self.port = bm.free_port()
-        self.token = "node-token-" + os.urandom(8).hex()
-        self.record = enrol(service.api, name, f"http://127.0.0.1:{self.port}",
-                            self.token)
-        self.agent = None
-
-    @property
-    def id(self):
-        return self.record["id"]
-
-    def start_agent(self):
-        self.agent = bm.Agent(
-            self.workdir, "--conductor-url", self.service.api.url, "--node-id",
-            self.id, "--heartbeat-interval", "1", token=self.token,
-            device=self.device.path, port=self.port).start()
-        return self.agent
-
-    def stop_agent(self, kill=False):
-        if self.agent is None:
-            return
-        if kill:
-            self.agent.proc.send_signal(signal.SIGKILL)
-            self.agent.proc.wait(10)
-        else:
-            self.agent.stop()
-        self.agent = None
-
-
 @pytest.fixture(scope="module")
 def nodes(service, workdir, devices):
-    made = [Node(service, workdir, f"node-{name}", dev)
+    made = [bm.Node(service, workdir, f"node-{name}", dev)
             for name, dev in zip("ab", devices)]
     for node in made:
         node.start_agent()
@@ -347,7 +266,7 @@ def test_a_wrong_agent_token_fails_with_a_clear_fault_and_abort_recovers(
     api = service.api
     # A node enrolled with a token its agent does not hold: the heartbeat
     # (sent here with the enrolled token) is accepted, the agent refuses.
-    wrong = enrol(api, "node-wrong-token", nodes[0].agent.url, WRONG_TOKEN)
+    wrong = bm.enrol(api, "node-wrong-token", nodes[0].agent.url, WRONG_TOKEN)
     body = {"server": {"name": "metal-wrong", "driver": "baremetal",
                        "hypervisor_ref": wrong["id"]}}
     server = h.ok(api.request("POST", "/v1/servers", token=ADMIN, json=body),

@@ -16,6 +16,10 @@ worker is held meanwhile. The heartbeat resumes it (``resume_task``):
   the node's root disk and read it back: the device's sha256 must be the one
   recorded when the snapshot was taken.
 
+Power: with ``redfish`` the node is forced off through its BMC before the
+wait (its disk at rest while the agent reads or writes it) and powered on
+once the work is done (power.py); with ``none`` an operator does both.
+
 The provision states (snapshotting, snapshot wait, ...) are moved by the
 compute manager with the task's lock; the driver only returns results.
 """
@@ -27,6 +31,7 @@ from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap.virt.baremetal import agent_client
+from nativesnap.virt.baremetal import power
 from nativesnap.virt.baremetal import webdav
 from nativesnap.virt import driver
 
@@ -34,7 +39,6 @@ LOG = logging.getLogger(__name__)
 
 STREAM_IMAGE = "snapshot.stream_image"
 WRITE_IMAGE = "deploy.write_image"
-POWER_NONE = "none"
 # Share of a snapshot's progress that is the stream; the rest is verifying.
 STREAM_SHARE = 0.9
 
@@ -57,12 +61,20 @@ class BaremetalDriver(driver.ComputeDriver):
 
     def _node(self, context, server_or_ref):
         ref = getattr(server_or_ref, "hypervisor_ref", server_or_ref)
-        node = self.lookup_node(context, ref)
-        if node.power_interface != POWER_NONE:
-            self._unsupported("adopt", f"the '{node.power_interface}' power "
-                                       "interface (only 'none' is built: an "
-                                       "operator boots the node's agent)")
-        return node
+        return self.lookup_node(context, ref)
+
+    @staticmethod
+    def _power(node):
+        return power.power_of(node, CONF.baremetal.power_timeout)
+
+    def _boot_disk(self, node):
+        """Boot the node from its disk again. A BMC that fails now is logged,
+        not the task's failure: the disk's work is done (or unchanged)."""
+        try:
+            self._power(node).on()
+        except power.PowerError as e:
+            LOG.error("Node %s could not be powered on after its agent's work; "
+                      "power it on by hand: %s", node.name, e)
 
     def _client(self, node, agent_url):
         return agent_client.AgentClient(agent_url or node.agent_url,
@@ -71,8 +83,10 @@ class BaremetalDriver(driver.ComputeDriver):
                                         CONF.baremetal.agent_ca_file)
 
     def _wait_for_agent(self, node, step):
-        """Prepare the node (power ``none``: the operator boots the agent)
-        and wait, bounded, for its agent's heartbeat."""
+        """Prepare the node (Redfish: forced off, its disk at rest; power
+        ``none``: the operator boots the agent) and wait, bounded, for its
+        agent's heartbeat."""
+        self._power(node).off()
         return driver.Waiting(timeout=CONF.baremetal.heartbeat_timeout,
                               reason=f"the heartbeat of node {node.name}'s "
                                      "agent",
@@ -143,12 +157,17 @@ class BaremetalDriver(driver.ComputeDriver):
         node = self._node(context, server)
         agent_url = heartbeat.get("agent_url")
         if task_state == states.SNAPSHOTTING:
-            return self._stream(node, agent_url, target, progress)
+            try:
+                return self._stream(node, agent_url, target, progress)
+            finally:
+                self._boot_disk(node)   # its disk is as it was, taken or not
         if task_state == states.REVERTING:
             self._deploy(node, agent_url, server, target, progress)
+            self._boot_disk(node)
             return driver.RevertResult(status=states.ACTIVE)
         if task_state == states.SPAWNING:
             self._deploy(node, agent_url, server, target, progress)
+            self._boot_disk(node)
             return driver.SpawnResult(hypervisor_ref=node.id,
                                       status=states.ACTIVE,
                                       driver_info={"node": node.id})

@@ -97,3 +97,15 @@ def test_abort_between_tasks_needs_the_lock_free(database):
     server = _server(states.PROVISION_SNAPSHOT_FAILED)
     server.provision(states.PROVISION_ABORT)
     assert _read(server).provision_state == "active"
+
+
+def test_an_abort_and_a_retry_racing_on_a_failed_snapshot_cannot_both_win(
+        database):
+    server = _server(states.PROVISION_SNAPSHOT_FAILED)
+    racing = _read(server)
+    server.provision(states.PROVISION_ABORT)
+    with pytest.raises(exception.Conflict, match="moved from"):
+        racing.begin_task(states.SNAPSHOTTING, uuidutils.generate_uuid(),
+                          provision_event=states.PROVISION_RETRY)
+    stored = _read(server)
+    assert (stored.provision_state, stored.task_state) == ("active", None)
