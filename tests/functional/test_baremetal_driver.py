@@ -232,6 +232,25 @@ def test_spawn_writes_the_snapshot_to_the_free_node_then_none_is_free(
          204)
 
 
+def test_a_snapshot_exports_to_the_image_store_as_the_stored_image(first,
+                                                                    service,
+                                                                    server_a):
+    api = service.api
+    snap = first["snapshot"]
+    resp = api.request("POST", h.snapshot_path(server_a["id"], snap["id"]) +
+                       "/action", token=ADMIN,
+                       json={"export": {"image_name": "metal-image"}})
+    image = h.ok(resp, 202)["image"]
+    wait_idle(api, server_a["id"])
+    image = h.ok(api.request("GET", f"/v1/images/{image['id']}",
+                             token=ADMIN))["image"]
+    assert image["status"] == "active", image
+    facts = facts_of(snap["id"])
+    assert image["sha256"] == facts["sha256"]
+    assert image["size_bytes"] == facts["size_bytes"]
+    h.ok(api.request("DELETE", f"/v1/images/{image['id']}", token=ADMIN), 204)
+
+
 # --- failures ------------------------------------------------------------------
 
 

@@ -156,11 +156,7 @@ class WebDAVStore:
         if size != sent["bytes_sent"]:
             raise self._rejected(f"{size} bytes arrived, the agent sent "
                                  f"{sent['bytes_sent']}")
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != sent["sha256"]:
+        if sha256_of(path) != sent["sha256"]:
             raise self._rejected("its sha256 differs from the one the agent "
                                  "computed while sending: the file was "
                                  "changed on the way or at rest")
@@ -206,6 +202,31 @@ class WebDAVStore:
                      self._facts_path(snapshot_id)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_hashed(source, dest, progress):
+    """Copy ``source`` to ``dest`` (fsynced), hashing what is written; its
+    sha256. ``progress(percent)`` as it goes."""
+    total = os.path.getsize(source) or 1
+    done = 0
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
+            progress(int(100 * done / total))
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
 
 
 def _fsync_dir(path):

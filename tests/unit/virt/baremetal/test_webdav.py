@@ -118,3 +118,13 @@ def test_a_missing_root_or_user_file_is_a_clear_start_error(tmp_path):
     with pytest.raises(exception.DriverError, match="webdav_user_file"):
         webdav.WebDAVStore("http://x", str(tmp_path / "root"),
                            str(tmp_path / "users")).ensure()
+
+
+def test_a_hashed_copy_is_byte_equal_and_reports_its_progress(tmp_path):
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(9 << 20))
+    seen = []
+    sha = webdav.copy_hashed(str(source), str(tmp_path / "dest"), seen.append)
+    assert (tmp_path / "dest").read_bytes() == source.read_bytes()
+    assert sha == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert seen[-1] == 100 and seen == sorted(seen)
