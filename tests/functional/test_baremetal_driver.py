@@ -104,9 +104,9 @@ def wait_idle(api, server_id, timeout=TASK_TIMEOUT):
 
 
 def snapshot(api, server_id, wait=True):
-    body = {"snapshot": {"name": h.unique("metal-snap-")}}
-    snap = h.ok(api.request("POST", h.snapshot_path(server_id), token=ADMIN,
-                            json=body), 202)["snapshot"]
+    """h.create_snapshot with a wait long enough for a 4 GiB stream."""
+    snap = h.create_snapshot(api, server_id, token=ADMIN,
+                             name=h.unique("metal-snap-"), wait=False)
     if wait:
         wait_idle(api, server_id)
         snap = h.get_snapshot(api, server_id, snap["id"])

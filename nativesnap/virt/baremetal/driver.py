@@ -85,7 +85,7 @@ class BaremetalDriver(driver.ComputeDriver):
                                         CONF.baremetal.agent_timeout,
                                         CONF.baremetal.agent_ca_file)
 
-    def _wait_for_agent(self, node, step):
+    def _wait_for_agent(self, node):
         """Prepare the node (Redfish: forced off, its disk at rest; power
         ``none``: the operator boots the agent) and wait, bounded, for its
         agent's heartbeat."""
@@ -93,7 +93,7 @@ class BaremetalDriver(driver.ComputeDriver):
         return driver.Waiting(timeout=CONF.baremetal.heartbeat_timeout,
                               reason=f"the heartbeat of node {node.name}'s "
                                      "agent",
-                              data={"step": step, "node": node.id})
+                              data={"node": node.id})
 
     # --- servers -------------------------------------------------------------
 
@@ -137,18 +137,18 @@ class BaremetalDriver(driver.ComputeDriver):
                               "a stored image)")
 
     def create_snapshot(self, context, server, snapshot, progress):
-        return self._wait_for_agent(self._node(context, server), "stream")
+        return self._wait_for_agent(self._node(context, server))
 
     def revert_to_snapshot(self, context, server, snapshot, power_on, progress):
         self._stored_facts(snapshot)
-        return self._wait_for_agent(self._node(context, server), "deploy")
+        return self._wait_for_agent(self._node(context, server))
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
                             linked, power_on, progress):
         if linked:
             self._unsupported("spawn_from_snapshot", "linked clones")
         self._stored_facts(snapshot)
-        return self._wait_for_agent(self._node(context, new_server), "deploy")
+        return self._wait_for_agent(self._node(context, new_server))
 
     def export_snapshot(self, context, server, snapshot, dest_path, disk_format,
                         progress, clone_as=None):
