@@ -1,5 +1,7 @@
 # nativesnap — set-up, run and test on a Debian 12 host (as root).
 #   make run    install everything, sync the database, serve on 127.0.0.1:8779
+#   make run-cluster  the same as nativesnap-api (2 workers) + nativesnap-compute over RabbitMQ
+#               and PostgreSQL, in the foreground; Ctrl-C stops both (docs/deployment.md)
 #   make test   install everything, start libvirtd, PostgreSQL, RabbitMQ and a one-node Ceph, run all tests
 #   make demo   the same set-up, then watch snapshots of a real TCG guest (tools/demo)
 # The set-up is idempotent: a second run only does what is missing.
@@ -16,7 +18,7 @@ TEST_WORKERS ?= auto
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
-.PHONY: all setup host venv run test test-unit sample-config demo bench-api clean fuzz soak
+.PHONY: all setup host venv run run-cluster test test-unit sample-config demo bench-api clean fuzz soak
 
 all: test
 
@@ -36,6 +38,11 @@ run: setup
 	tools/start-libvirtd
 	$(VENV)/bin/nativesnap-manage db sync
 	exec $(VENV)/bin/nativesnap-api
+
+# The API and one compute service as separate processes (docs/deployment.md):
+# configs in /var/lib/nativesnap-cluster, both logs in the foreground.
+run-cluster: setup
+	VENV=$(VENV) exec tools/run-cluster
 
 # Two passes (README.md, "Tests"): the tests that share no real part on every CPU at once,
 # then the rest one at a time. Both always run; the target fails if either failed.

@@ -274,6 +274,21 @@ class ComputeUnavailable(NativesnapException):
     code = 503
 
 
+class ComputeHostUnavailable(Conflict):
+    msg_fmt = ("The compute service of host %(host)s %(why)s; requests that "
+               "change its servers are refused until it is back (reads still "
+               "work).")
+
+
+class NoComputeForDriver(Conflict):
+    msg_fmt = ("No compute service that runs the %(driver)s driver is up and "
+               "enabled%(detail)s.")
+
+
+class ServiceNotFound(NotFound):
+    msg_fmt = "Compute service %(service_id)s could not be found."
+
+
 class TaskCancelled(NativesnapException):
     msg_fmt = "Task %(task)s on server %(server_id)s was cancelled: %(reason)s"
     code = 500
@@ -352,3 +367,20 @@ class ServiceUnavailable(NativesnapException):
 class DBError(NativesnapException):
     msg_fmt = "Database error: %(reason)s"
     code = 500
+
+
+class BrokerUnavailable(NativesnapException):
+    msg_fmt = ("The message broker (%(url)s) cannot be reached, so no compute "
+               "service can be asked; retry later (reads still work; an "
+               "operator can check the broker).")
+    code = 503
+
+
+class ComputeTooOld(Conflict):
+    """An operation needs a compute RPC API version newer than
+    ``[upgrade_levels] compute`` allows (a rolling upgrade is under way):
+    refused before anything is sent or recorded."""
+
+    msg_fmt = ("The compute service of host %(host)s speaks the compute RPC "
+               "API up to %(cap)s ([upgrade_levels] compute); %(operation)s "
+               "needs %(needed)s: upgrade it, then raise or unset the cap.")

@@ -22,6 +22,7 @@ PARALLEL_FUNCTIONAL_MODULES = frozenset(f"test_{name}.py" for name in (
     "api_lifecycle", "api_logging", "api_openapi", "api_pagination",
     "api_servers", "api_snapshots", "api_validation", "auth_keystone",
     "client_api", "client_baremetal_nodes", "client_cli", "client_osc",
+    "cluster_api_workers", "cluster_host_free", "cluster_rpc_version_cap",
     "concurrency", "fuzz_api", "security", "smoke"))
 UNIT_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit")
 

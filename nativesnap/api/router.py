@@ -9,6 +9,7 @@ from nativesnap.api.extensions import images
 from nativesnap.api.extensions import openapi as openapi_ext
 from nativesnap.api.extensions import server_snapshots
 from nativesnap.api.extensions import servers
+from nativesnap.api.extensions import services
 from nativesnap.api.extensions import versions
 from nativesnap.api import wsgi
 from nativesnap.conf import CONF
@@ -34,6 +35,7 @@ def route_list(compute_api):
     avs_ctl = avs.AssistedVolumeSnapshotsController(compute_api)
     nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
     nodes_ctl = baremetal_nodes.BaremetalNodesController(compute_api)
+    services_ctl = services.ServicesController(compute_api)
     routes = [
         ("/", {"GET": (versions_ctl, "index")}),
         ("/v1", {"GET": (versions_ctl, "show")}),
@@ -59,6 +61,8 @@ def route_list(compute_api):
                                            "DELETE": (nodes_ctl, "delete")}),
         ("/v1/baremetal/nodes/{node_id}/heartbeat",
          {"POST": (nodes_ctl, "heartbeat")}),
+        ("/v1/os-services", {"GET": (services_ctl, "index")}),
+        ("/v1/os-services/{service_id}", {"PUT": (services_ctl, "update")}),
         ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
                                               "POST": (avs_ctl, "create")}),
         ("/v1/os-assisted-volume-snapshots/{snapshot_id}",

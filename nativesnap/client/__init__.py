@@ -15,6 +15,8 @@ from nativesnap.client import exceptions
 from nativesnap.client.resource import BaremetalNode
 from nativesnap.client.resource import Image
 from nativesnap.client.resource import Server
+from nativesnap.client.resource import Service
 from nativesnap.client.resource import Snapshot
 
-__all__ = ["BaremetalNode", "Client", "Image", "Server", "Snapshot", "exceptions"]
+__all__ = ["BaremetalNode", "Client", "Image", "Server", "Service", "Snapshot",
+           "exceptions"]

@@ -289,6 +289,47 @@ class Proxy:
             if not ignore_missing:
                 raise
 
+    # --- compute services (administrators) ---------------------------------
+
+    def services(self):
+        """Every compute service, ordered by host (one page: the API does not
+        paginate this listing)."""
+        return self._list(res.Service, res.Service.path_of(), None)
+
+    def find_service(self, host_or_id):
+        """A compute service by id or by its host's name (the API has no
+        route for one service: this reads the listing)."""
+        if isinstance(host_or_id, res.Service):
+            return host_or_id
+        wanted = str(host_or_id)
+        matches = [s for s in self.services()
+                   if s.id == wanted.lower() or s.host == wanted]
+        if not matches:
+            raise exceptions.NotFound(
+                f"No {res.Service.kind} with ID or host '{wanted}' could be "
+                "found.")
+        if len(matches) > 1:
+            raise exceptions.NoUniqueMatch(
+                f"{len(matches)} services match '{wanted}': use an ID "
+                f"({', '.join(m.id for m in matches)}).")
+        return matches[0]
+
+    def disable_service(self, service, reason=None):
+        """Disable a compute service (a Service or its id): the changes of
+        its servers are refused with ``reason`` until it is enabled again.
+        The Service as the API answered."""
+        return self._update_service(service, _drop_none(
+            status="disabled", disabled_reason=reason))
+
+    def enable_service(self, service):
+        """Enable a compute service again (its reason is cleared)."""
+        return self._update_service(service, {"status": "enabled"})
+
+    def _update_service(self, service, values):
+        return res.Service.from_body(self._conn.request(
+            "PUT", res.Service.path_of(_id(service)),
+            json={"service": values}).json())
+
     # --- waiting --------------------------------------------------------------
 
     def wait_for_status(self, resource, status, failures=("error",),

@@ -1,5 +1,5 @@
 """Resources: one class per REST resource (Server, Snapshot, Image,
-BaremetalNode).
+BaremetalNode, Service).
 
 A resource is a read-only view of what the API last said about it: its
 fields are attributes (``snap.status``) and items (``snap["status"]``), and
@@ -185,3 +185,34 @@ class BaremetalNode(Resource):
 
     def refetch(self, proxy):
         return proxy.get_baremetal_node(self.id)
+
+
+class Service(Resource):
+    """A compute service of the registry (administrators only).
+
+    Named by its host: a service has no name, and the API has no route for
+    one service, so ``refetch`` finds it again in the listing.
+    """
+
+    resource_key = "service"
+    resources_key = "services"
+    kind = "compute service"
+    fields = ("id", "host", "binary", "drivers", "host_free_drivers", "state",
+              "status", "disabled_reason", "rpc_version", "last_seen_at",
+              "created_at", "updated_at")
+
+    @staticmethod
+    def path_of(service_id=None):
+        path = "/v1/os-services"
+        return path if service_id is None else f"{path}/{service_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.id)
+
+    def describe(self):
+        host = self._attrs.get("host")
+        return f"{self.kind} {self.id}" + (f" (host {host!r})" if host else "")
+
+    def refetch(self, proxy):
+        return proxy.find_service(self.id)

@@ -27,7 +27,11 @@ LOG = logging.getLogger(__name__)
 
 def main(argv=None):
     argv = sys.argv if argv is None else argv
-    service.prepare(argv, "nativesnap compute service")
+    # Its database is written by the API processes and the other compute
+    # services too, which a sqlite file cannot take.
+    service.prepare(argv, "nativesnap compute service",
+                    check=lambda: service.refuse_shared_sqlite(
+                        "nativesnap-compute"))
     if rpc.in_process():
         service.die("[DEFAULT] transport_url names no broker, so no API process "
                     "could reach this service; set it (e.g. rabbit://...) or "

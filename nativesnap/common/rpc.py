@@ -1,9 +1,12 @@
 """RPC between the API side and the compute services, over oslo.messaging.
 
-Requests cross the seam as versioned objects (serialised by the object
-serializer, so a compute of another version gets them backported) with the
-caller's request context; exceptions of ``nativesnap.exception`` come back
-as themselves, code and message intact (docs/architecture.md).
+Requests cross the seam as versioned objects with the caller's request
+context; exceptions of ``nativesnap.exception`` come back as themselves, code
+and message intact (docs/architecture.md). A client capped at an older RPC API
+version (``[upgrade_levels] compute``) is given the object versions that
+version carried, and its serializer backports every object to them: a compute
+service cannot backport an object newer than it knows, there being no
+conductor to ask (docs/architecture.md, "Upgrades").
 
 Which transport carries them is ``[DEFAULT] transport_url``: unset, the API
 and the compute manager live in one process and talk through the in-process
@@ -18,15 +21,19 @@ that each delivery notifies, so a message is taken as soon as it is sent.
 
 import threading
 
+from oslo_log import log as logging
 import oslo_messaging as messaging
 from oslo_messaging._drivers import base as driver_base
 from oslo_messaging._drivers import impl_fake
 from oslo_utils import timeutils
+from oslo_utils import versionutils
 from oslo_versionedobjects import base as ovo_base
 
 from nativesnap.conf import CONF
 from nativesnap import context as ns_context
 from nativesnap.objects import base as obj_base
+
+LOG = logging.getLogger(__name__)
 
 IN_PROCESS = "inprocess"
 # Exceptions from these modules are raised again on the calling side.
@@ -69,7 +76,45 @@ def cleanup():
 
 
 class ObjectSerializer(ovo_base.VersionedObjectSerializer):
+    """Objects as primitives, at their own versions or, given
+    ``object_versions`` ({object name: version}, what the receiving side
+    knows), backported to those."""
+
     OBJ_BASE_CLASS = obj_base.NativesnapObject
+
+    def __init__(self, object_versions=None):
+        super().__init__()
+        self._object_versions = object_versions
+
+    def serialize_entity(self, context, entity):
+        if (self._object_versions is not None and
+                isinstance(entity, ovo_base.VersionedObject)):
+            return self._backported(entity)
+        return super().serialize_entity(context, entity)
+
+    def _backported(self, obj):
+        name = obj.obj_name()
+        target = self._object_versions.get(name)
+        if target is None:
+            raise ValueError(f"{name} objects did not exist at the RPC API "
+                             "version the client is capped at; a method "
+                             "that sends one needs a newer version")
+        if (versionutils.convert_version_to_tuple(target) >
+                versionutils.convert_version_to_tuple(obj.VERSION)):
+            target = obj.VERSION  # itself received at an older version
+        return obj.obj_to_primitive(target_version=target,
+                                    version_manifest=self._object_versions)
+
+    def deserialize_entity(self, context, entity):
+        entity = super().deserialize_entity(context, entity)
+        if (isinstance(entity, obj_base.NativesnapObject) and
+                entity.VERSION != type(entity).VERSION):
+            # Sent backported by a capped API side, or by a service of an
+            # older release (docs/architecture.md, "Upgrades"): it lacks the
+            # fields added since.
+            LOG.debug("Received %s %s (this service's is %s)",
+                      entity.obj_name(), entity.VERSION, type(entity).VERSION)
+        return entity
 
 
 class RequestContextSerializer(messaging.Serializer):
@@ -91,14 +136,16 @@ class RequestContextSerializer(messaging.Serializer):
         return ns_context.RequestContext.from_dict(context)
 
 
-def _serializer():
-    return RequestContextSerializer(ObjectSerializer())
+def _serializer(object_versions=None):
+    return RequestContextSerializer(ObjectSerializer(object_versions))
 
 
-def get_client(target, version_cap=None):
+def get_client(target, version_cap=None, object_versions=None):
+    """An RPC client; capped at ``version_cap``, it sends its objects at
+    ``object_versions`` ({object name: version}), those of that version."""
     return messaging.get_rpc_client(get_transport(), target,
                                     version_cap=version_cap,
-                                    serializer=_serializer())
+                                    serializer=_serializer(object_versions))
 
 
 def get_server(target, endpoints):

@@ -17,6 +17,7 @@ from oslo_utils import timeutils
 from oslo_utils import uuidutils
 
 from nativesnap.common import states
+from nativesnap.compute import hosts
 from nativesnap.compute import rpcapi as compute_rpcapi
 from nativesnap.conf import CONF
 from nativesnap import exception
@@ -25,6 +26,7 @@ from nativesnap.objects import base as obj_base
 from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
+from nativesnap.objects import service as service_obj
 from nativesnap.objects import snapshot as snapshot_obj
 from nativesnap.objects import volume_attachment as attachment_obj
 from nativesnap.objects import volume_operation as operation_obj
@@ -46,6 +48,7 @@ class API:
         ``records`` in one transaction, then cast the work with the place.
         ``provision_event`` moves a bare-metal server's provision state
         instead of the task's own event (a retry)."""
+        hosts.check(context, server.host)
         reservation = self.compute_rpcapi.prepare_task(
             context, server, task_state, snapshot=snapshot, request=request)
         try:
@@ -63,15 +66,26 @@ class API:
 
     # --- servers ---------------------------------------------------------------------
 
-    def adopt_server(self, context, name, driver_name, hypervisor_ref, project_id):
-        found = self.compute_rpcapi.adopt_server(context, driver_name,
-                                                 hypervisor_ref)
+    def adopt_server(self, context, name, driver_name, hypervisor_ref,
+                     project_id, host=None):
+        """Adopt what ``host``'s compute service (or, without ``host``, the
+        one that has it) finds as ``hypervisor_ref``."""
+        server_id = uuidutils.generate_uuid()
+        candidates, host_free = hosts.adopting(context, driver_name, server_id,
+                                               host)
+        found = self._find_on_hosts(context, driver_name, hypervisor_ref,
+                                    candidates)
         server = found["server"]
-        existing = server_obj.Server.get_by_ref(context, driver_name, server.host,
-                                                server.hypervisor_ref)
+        # A host-free server may be on any host by now; others are per host.
+        existing = (server_obj.ServerList.get_by_refs(
+            context, driver_name, [server.hypervisor_ref]) if host_free else
+            [server_obj.Server.get_by_ref(context, driver_name, server.host,
+                                          server.hypervisor_ref)])
+        existing = next((s for s in existing if s is not None), None)
         if existing is not None:
             raise exception.AlreadyAdopted(driver=driver_name, ref=hypervisor_ref,
                                            server_id=existing.id)
+        server.id = server_id
         server.name = name or server.name
         server.project_id = project_id
         server.user_id = context.user_id
@@ -79,6 +93,21 @@ class API:
         server.create()
         server.set_volume_attachments(found["volumes"])
         return server
+
+    def _find_on_hosts(self, context, driver, hypervisor_ref, candidates):
+        """Ask each of ``candidates`` in turn for ``hypervisor_ref``: the
+        first that has it adopts it. When none has it, the not-found of
+        the last (400) — unless one did not answer (503: it may have it)."""
+        silent = missing = None
+        for host in candidates:
+            try:
+                return self.compute_rpcapi.adopt_server(
+                    context, driver, hypervisor_ref, host=host)
+            except exception.HypervisorObjectNotFound as e:
+                missing = e
+            except exception.ComputeUnavailable as e:
+                silent = e
+        raise silent or missing
 
     def spawn_server(self, context, snapshot, name, linked, power_on,
                      node=None):
@@ -178,6 +207,7 @@ class API:
                 f"Server {server.id}'s disk is being flattened "
                 f"({server.flatten_progress} %); delete it once "
                 "flatten_progress is 100.")
+        hosts.check(context, server.host)
         server.begin_task(states.DELETING_SERVER, uuidutils.generate_uuid())
         try:
             self._check_no_linked_clones(context, server)
@@ -239,6 +269,7 @@ class API:
             raise exception.Conflict(
                 f"Server {server.id} has no task waiting for an event "
                 f"(task_state {server.task_state}).")
+        hosts.check(context, server.host)
         self.compute_rpcapi.resume_task(context, server, event)
 
     # --- bare-metal abort and retry (docs/baremetal.md) ------------------------
@@ -263,6 +294,7 @@ class API:
                     f"Server {server.id} is in provision state '{state}' but "
                     f"has no task waiting (task_state {server.task_state}); "
                     "retry in a moment.")
+            hosts.check(context, server.host)
             self.compute_rpcapi.abort_task(context, server)
         elif state == states.PROVISION_SNAPSHOT_FAILED:
             if server.task_state is not None:
@@ -401,7 +433,27 @@ class API:
         if image.status == states.IMAGE_SAVING:
             raise exception.Conflict(f"Image {image.id} is still being saved; "
                                      "delete it once its export has ended.")
+        if image.host is not None:
+            hosts.check(context, image.host)
         self.compute_rpcapi.delete_image(context, image)
+
+    # --- compute services (docs/deployment.md) ------------------------------------
+
+    @staticmethod
+    def services(context):
+        return list(service_obj.ServiceList.get_all(context))
+
+    @staticmethod
+    def update_service(context, service_id, disabled, reason):
+        """Disable (with ``reason``) or enable a compute service."""
+        service = service_obj.Service.get_by_id(context, service_id)
+        service.disabled = disabled
+        service.disabled_reason = reason if disabled else None
+        service.save()
+        LOG.info("Compute service of host %s %s%s", service.host,
+                 "disabled" if disabled else "enabled",
+                 f" ({reason})" if disabled and reason else "")
+        return service
 
     # --- bare-metal nodes (docs/baremetal-nodes.md) --------------------------------
 
@@ -449,7 +501,13 @@ class API:
             if server.task_state in states.RUNNING_STATE_OF:
                 LOG.info("Heartbeat of bare-metal node %s resumes the %s of "
                          "server %s", node.id, server.task_state, server.id)
-                self.resume_task(context, server, event)
+                try:
+                    self.resume_task(context, server, event)
+                except exception.ComputeHostUnavailable as e:
+                    # The agent heartbeats again; by then the server may
+                    # have moved to a live compute service.
+                    LOG.warning("Heartbeat of node %s not handed on: %s",
+                                node.id, e)
 
     def delete_node(self, context, node):
         """Forget an enrolled node; 409 while a server is adopted on it.
@@ -530,6 +588,7 @@ class API:
                 raise exception.VolumeServerBusy(
                     server_id=server.id, volume_id=op.volume_id,
                     task_state=server.task_state)
+            hosts.check(context, server.host)
             reservation = self.compute_rpcapi.prepare_task(
                 context, server, task_state,
                 request={"volume_id": op.volume_id, "info": op.request})

@@ -30,6 +30,7 @@ from nativesnap.compute import assisted_volumes
 from nativesnap.compute import flatten
 from nativesnap.compute import queues
 from nativesnap.compute import recovery
+from nativesnap.compute import ring
 from nativesnap.compute import rpcapi
 from nativesnap.compute import sync
 from nativesnap.compute import task_runner
@@ -80,6 +81,7 @@ class ComputeManager:
         self._deleting = set()  # task ids of server deletes being served
         self._other_stores = {}  # backend -> image store, see store_for
         self.flattener = flatten.Flattener(self)
+        self.membership = ring.Membership(self)
         for driver in self.drivers.values():
             driver.register_node_lookup(self.lookup_node)
 
@@ -152,6 +154,7 @@ class ComputeManager:
         self._rpc_server = rpc.get_server(
             messaging.Target(topic=rpcapi.TOPIC, server=self.host), [self])
         self._rpc_server.start()
+        self.membership.start(context)
         for name, target in (("events", self._event_loop),
                              ("periodic", self._periodic_loop)):
             thread = threading.Thread(target=target, args=(context, sync_interval),
@@ -163,6 +166,7 @@ class ComputeManager:
     def stop_serving(self):
         """Stop taking RPC requests and the periodic work."""
         self._stop.set()
+        self.membership.stop()
         if self._rpc_server is not None:
             self._rpc_server.stop()
             self._rpc_server.wait()

@@ -18,8 +18,17 @@ opts = [
                help="Largest page a list request returns, whatever limit it asks."),
     cfg.IntOpt("max_request_body_size", default=1024 * 1024, min=1024,
                help="Largest request body accepted, in bytes; larger ones answer 413."),
+    cfg.IntOpt("workers", default=1, min=1, max=64,
+               help="Processes of nativesnap-api serving HTTP, each with "
+                    "[api] server_threads threads, its own database "
+                    "connections and its own broker connection. More than one "
+                    "needs a broker ([DEFAULT] transport_url = rabbit://...): "
+                    "with the in-process transport the one process also runs "
+                    "the compute service, which cannot be forked. One process "
+                    "uses about one core at most (docs/performance.md)."),
     cfg.IntOpt("server_threads", default=32, min=2,
-               help="Threads of the WSGI server answering requests."),
+               help="Threads of the WSGI server answering requests (in each "
+                    "worker process)."),
     cfg.IntOpt("backlog", default=4096, min=1,
                help="Connections the listening socket queues before they are "
                     "accepted (the kernel caps it at net.core.somaxconn). Too "

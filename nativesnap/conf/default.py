@@ -38,6 +38,17 @@ opts = [
                     "(GET /v1/os-assisted-volume-snapshots) is kept; older "
                     "records are removed as new ones are made. 0 keeps them "
                     "all."),
+    cfg.IntOpt("report_interval", default=10, min=1,
+               help="Seconds between two heartbeats of a compute service in "
+                    "the service registry (GET /v1/os-services)."),
+    cfg.IntOpt("service_down_time", default=20, min=1,
+               help="Seconds without a heartbeat after which a compute "
+                    "service is down: requests that change its servers "
+                    "answer 409 naming its host, and the servers of host-free "
+                    "drivers (vSphere, bare metal) move to a live compute "
+                    "service. Keep it above report_interval; the default, two "
+                    "heartbeats, notices a dead service within two intervals "
+                    "(docs/deployment.md)."),
     cfg.IntOpt("shutdown_timeout", default=60, min=0,
                help="On SIGTERM, seconds to wait for running tasks before exiting. "
                     "Tasks still running then are left to start-up recovery."),

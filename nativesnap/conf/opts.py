@@ -17,12 +17,13 @@ from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
 from nativesnap.conf import rbd
+from nativesnap.conf import upgrade_levels
 from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
 _MODULES = (default, api, image, libvirt, vmware, baremetal, fault_injection,
-            cinder, glance, rbd)
+            cinder, glance, rbd, upgrade_levels)
 
 
 def list_opts():

@@ -14,6 +14,7 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import utils as sqlalchemyutils
 from oslo_log import log as logging
 from oslo_utils import timeutils
+from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import pool as sa_pool
@@ -315,11 +316,13 @@ UNCHECKED = object()
 
 def server_update(context, server_id, values, expected_task_state=None,
                   expected_task_id=None, check_task=True,
-                  expected_provision_state=UNCHECKED):
+                  expected_provision_state=UNCHECKED, expected_host=None):
     """Update a server; with ``check_task`` the row must hold the expected task.
 
     ``expected_task_state`` may be a single value (None included) or a tuple;
-    ``expected_provision_state``, when given, must be the row's too.
+    ``expected_provision_state`` and ``expected_host``, when given, must be
+    the row's too (a host-free server may move to another compute service
+    between a request's read and its lock).
     """
     values = dict(values)
     values["updated_at"] = timeutils.utcnow()
@@ -339,10 +342,16 @@ def server_update(context, server_id, values, expected_task_state=None,
                 models.Server.provision_state.is_(None)
                 if expected_provision_state is None else
                 models.Server.provision_state == expected_provision_state)
+        if expected_host is not None:
+            query = query.filter(models.Server.host == expected_host)
         count = query.update(values, synchronize_session=False)
         row = session.get(models.Server, server_id, populate_existing=True)
         if row is None:
             raise exception.ServerNotFound(server_id=server_id)
+        if count == 0 and expected_host not in (None, row.host):
+            raise exception.Conflict(
+                f"Server {server_id} moved from compute host {expected_host} "
+                f"to {row.host} meanwhile; nothing was changed, retry.")
         if count == 0 and expected_provision_state not in (
                 UNCHECKED, row.provision_state):
             raise exception.Conflict(
@@ -571,7 +580,15 @@ def server_current_snapshot_ids(context, server_ids):
 
 def volume_attachment_set(context, server_id, devices):
     """Make ``{volume id: device}`` the server's attached volumes; True when
-    that changed the record."""
+    that changed the record. Two writers at once (an adopt and the event of
+    the same attachment) may both insert a row: the loser reads again."""
+    try:
+        return _volume_attachment_set(context, server_id, devices)
+    except db_exc.DBDuplicateEntry:
+        return _volume_attachment_set(context, server_id, devices)
+
+
+def _volume_attachment_set(context, server_id, devices):
     with writer(context) as session:
         rows = {r.volume_id: r for r in session.query(
             models.VolumeAttachment).filter_by(server_id=server_id)}
@@ -747,3 +764,79 @@ def baremetal_node_destroy(context, node_id):
         if session.query(models.BaremetalNode).filter_by(id=node_id).delete(
                 synchronize_session=False) == 0:
             raise _node_not_found(node_id)
+
+
+# --- compute services ----------------------------------------------------------
+
+
+def service_heartbeat(context, host, binary, drivers, rpc_version):
+    """Record that ``host``'s service is alive now, and what it runs; its
+    row is made on its first heartbeat (``disabled`` is the operator's)."""
+    now = timeutils.utcnow()
+    values = {"binary": binary, "drivers": drivers, "rpc_version": rpc_version,
+              "last_seen_at": now, "updated_at": now}
+    for _attempt in range(2):  # two first heartbeats of one host may race
+        with writer(context) as session:
+            count = session.query(models.Service).filter_by(host=host).update(
+                values, synchronize_session=False)
+        if count:
+            return
+        try:
+            _insert(context, models.Service, dict(
+                values, id=uuidutils.generate_uuid(), host=host,
+                disabled=False))
+            return
+        except db_exc.DBDuplicateEntry:
+            continue
+
+
+def service_get_all(context):
+    with reader(context) as session:
+        return _row_dicts(_columns_query(session, models.Service).order_by(
+            models.Service.host).all())
+
+
+def service_get(context, service_id):
+    with reader(context) as session:
+        row = session.get(models.Service, service_id)
+        if row is None:
+            raise exception.ServiceNotFound(service_id=service_id)
+        return _to_dict(row)
+
+
+def service_get_by_host(context, host):
+    """The service of ``host``, or None when it never registered."""
+    with reader(context) as session:
+        return _to_dict(session.query(models.Service).filter_by(
+            host=host).one_or_none())
+
+
+def service_update(context, service_id, values):
+    values = dict(values, updated_at=timeutils.utcnow())
+    with writer(context) as session:
+        if session.query(models.Service).filter_by(id=service_id).update(
+                values, synchronize_session=False) == 0:
+            raise exception.ServiceNotFound(service_id=service_id)
+        return _to_dict(session.get(models.Service, service_id,
+                                    populate_existing=True))
+
+
+def server_hosts_of_driver(context, driver):
+    """(id, host, task_state, task_id) of every server of ``driver``: what
+    the owners of host-free servers are decided from."""
+    with reader(context) as session:
+        return [tuple(row) for row in session.query(
+            models.Server.id, models.Server.host, models.Server.task_state,
+            models.Server.task_id).filter_by(driver=driver).all()]
+
+
+def server_move_host(context, server_id, from_host, to_host, only_idle):
+    """Move a server to ``to_host`` if it is still on ``from_host`` (and,
+    with ``only_idle``, holds no task): True when it moved."""
+    with writer(context) as session:
+        query = session.query(models.Server).filter_by(id=server_id,
+                                                       host=from_host)
+        if only_idle:
+            query = query.filter(models.Server.task_state.is_(None))
+        return query.update({"host": to_host, "updated_at": timeutils.utcnow()},
+                            synchronize_session=False) == 1

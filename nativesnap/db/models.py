@@ -203,3 +203,23 @@ class BaremetalNode(BASE, NativesnapBase):
     redfish_verify_ca = sa.Column(sa.Boolean, nullable=False, default=True)
     last_heartbeat_at = sa.Column(sa.DateTime, nullable=True)
     agent_version = sa.Column(sa.String(64), nullable=True)
+
+
+class Service(BASE, NativesnapBase):
+    """A compute service: its host, the drivers it runs, its last heartbeat,
+    and whether an operator disabled it (docs/deployment.md)."""
+
+    __tablename__ = "services"
+    __table_args__ = (
+        sa.UniqueConstraint("host", name="uniq_services0host"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    host = sa.Column(sa.String(255), nullable=False)
+    binary = sa.Column(sa.String(64), nullable=False)
+    # {driver name: {"host_free": bool}}
+    drivers = sa.Column(NullableJson, nullable=True)
+    rpc_version = sa.Column(sa.String(16), nullable=True)
+    disabled = sa.Column(sa.Boolean, nullable=False, default=False)
+    disabled_reason = sa.Column(sa.String(255), nullable=True)
+    last_seen_at = sa.Column(sa.DateTime, nullable=True)

@@ -9,4 +9,5 @@ def register_all():
     __import__("nativesnap.objects.volume_operation")
     __import__("nativesnap.objects.volume_attachment")
     __import__("nativesnap.objects.baremetal_node")
+    __import__("nativesnap.objects.service")
 

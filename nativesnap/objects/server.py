@@ -84,7 +84,7 @@ class Server(base.NativesnapObject):
         self._refresh(db.server_create(self._context, values))
 
     def save(self, expected_task_state=None, expected_task_id=None,
-             check_task=True):
+             check_task=True, expected_host=None):
         """Compare-and-swap save of the changed fields.
 
         By default the row must still be free of tasks (``task_state`` null);
@@ -98,7 +98,8 @@ class Server(base.NativesnapObject):
                                expected_task_state=expected_task_state,
                                expected_task_id=expected_task_id,
                                check_task=check_task,
-                               expected_provision_state=provision_from)
+                               expected_provision_state=provision_from,
+                               expected_host=expected_host)
         self._refresh(row)
 
     def _provision(self, event, only_from):
@@ -130,7 +131,8 @@ class Server(base.NativesnapObject):
         self.task_id = task_id
         self.task_target_id = target_id
         self.task_started_at = timeutils.utcnow()
-        self.save(expected_task_state=None)
+        # The lock is taken on the host the request was checked against.
+        self.save(expected_task_state=None, expected_host=self.host)
 
     def end_task(self, task_state, task_id, provision_event=None, **values):
         """Release the task lock held by ``task_id``, saving ``values`` with it
@@ -184,6 +186,13 @@ class Server(base.NativesnapObject):
         server (what its driver reports); True when that changed."""
         return db.volume_attachment_set(self._context, self.id, devices)
 
+    @staticmethod
+    def move_host(context, server_id, from_host, to_host, only_idle):
+        """Give a host-free server to another compute service, if it is
+        still ``from_host``'s (and, with ``only_idle``, holds no task)."""
+        return db.server_move_host(context, server_id, from_host, to_host,
+                                   only_idle)
+
     def destroy(self):
         db.server_destroy(self._context, self.id)
 
@@ -212,6 +221,11 @@ class ServerList(base.NativesnapObjectListBase, base.NativesnapObject):
         ``refs``."""
         return cls._from_rows(context, Server,
                               db.server_get_by_refs(context, driver, refs))
+
+    @staticmethod
+    def get_hosts_of_driver(context, driver):
+        """(id, host, task_state, task_id) of each server of ``driver``."""
+        return db.server_hosts_of_driver(context, driver)
 
     @classmethod
     def get_busy(cls, context, host):

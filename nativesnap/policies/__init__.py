@@ -7,6 +7,7 @@ from nativesnap.policies import baremetal_nodes
 from nativesnap.policies import base
 from nativesnap.policies import images
 from nativesnap.policies import servers
+from nativesnap.policies import services
 from nativesnap.policies import snapshots
 
 
@@ -14,4 +15,5 @@ def list_rules():
     return list(itertools.chain(base.list_rules(), servers.list_rules(),
                                 snapshots.list_rules(), images.list_rules(),
                                 assisted_volume_snapshots.list_rules(),
-                                baremetal_nodes.list_rules()))
+                                baremetal_nodes.list_rules(),
+                                services.list_rules()))

@@ -246,6 +246,12 @@ class ComputeDriver(metaclass=abc.ABCMeta):
     #: What the driver can do; the server view shows these, per server.
     capabilities = {name: False for name in CAPABILITIES}
 
+    #: Whether the driver's servers live on no one host but are reached over
+    #: the network (a vCenter, a node's agent and BMC): any compute service
+    #: that runs the driver can serve them, so they are shared among those
+    #: services and move when theirs dies (docs/deployment.md).
+    host_free = False
+
     def init_host(self, host):
         """Connect to the hypervisor; called once at service start-up."""
 

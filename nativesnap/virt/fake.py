@@ -44,6 +44,9 @@ fake_opts = [
                  help="Seconds a task on a slow-* server takes."),
     cfg.FloatOpt("hang_seconds", default=30.0, min=0,
                  help="Seconds a task on a hang-* server blocks, uncancellable."),
+    cfg.BoolOpt("host_free", default=False,
+                help="Whether the fake's servers are host-free (shared among "
+                     "the compute services that run it, as vSphere's are)."),
     cfg.FloatOpt("wait_seconds", default=5.0, min=0,
                  help="Seconds a snapshot of a wait-* server waits for its "
                       "outside event before it fails."),
@@ -55,6 +58,10 @@ CONF.register_opts(fake_opts, group=fake_group)
 class FakeDriver(driver.ComputeDriver):
     name = "fake"
     capabilities = {name: True for name in driver.CAPABILITIES}
+
+    @property
+    def host_free(self):
+        return CONF.fake.host_free
 
     def __init__(self):
         self._lock = threading.Lock()

@@ -639,3 +639,41 @@ def test_an_empty_listing_prints_an_empty_json_list(client_api, admin_token):
     out = cli.ok(cli.run(client_api, "snapshot", "list", "-f", "json",
                          token=admin_token))
     assert json.loads(out) == []
+
+
+# --- compute services ---------------------------------------------------------
+
+SERVICE_LIST = ["ID", "Host", "Binary", "Drivers", "State", "Status",
+                "Disabled Reason", "Last Seen At"]
+SERVICE_LIST_LONG = SERVICE_LIST + ["Host-free Drivers", "RPC Version",
+                                    "Updated At"]
+
+
+def test_service_list_shows_the_api_compute_and_set_disables_and_enables_it(
+        client_api, admin_token):
+    # The all-in-one nativesnap-api runs its own compute service.
+    rows = cli.ok_json(cli.run(client_api, "service", "list", "-f", "json",
+                               token=admin_token))
+    assert [list(r) for r in rows] == [SERVICE_LIST]
+    row = rows[0]
+    assert row["Host"] == "test-host" and row["Drivers"] == ["fake"]
+    assert (row["State"], row["Status"]) == ("up", "enabled")
+    long_rows = cli.ok_json(cli.run(client_api, "service", "list", "--long",
+                                    "-f", "json", token=admin_token))
+    assert list(long_rows[0]) == SERVICE_LIST_LONG
+    try:
+        shown = cli.ok_json(cli.run(
+            client_api, "service", "set", "test-host", "--disable", "--reason",
+            "maintenance", "-f", "json", token=admin_token))
+        assert shown["id"] == row["ID"] and shown["status"] == "disabled"
+        rows = cli.ok_json(cli.run(client_api, "service", "list", "-f", "json",
+                                   token=admin_token))
+        assert (rows[0]["Status"], rows[0]["Disabled Reason"]) == (
+            "disabled", "maintenance")
+    finally:
+        shown = cli.ok_json(cli.run(client_api, "service", "set", row["ID"],
+                                    "--enable", "-f", "json",
+                                    token=admin_token))
+    assert shown["status"] == "enabled" and shown["disabled_reason"] is None
+    cli.fails(cli.run(client_api, "service", "list",
+                      token=f"alice:{helpers.unique('proj-')}"), "(HTTP 403)")

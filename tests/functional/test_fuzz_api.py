@@ -135,6 +135,7 @@ class Seeds:
         self.node = None
         self.node_token = None
         self.bare_metal = None
+        self.service = None
         self.stale = True
         self.fresh = None
         self.aimed = None
@@ -186,7 +187,19 @@ class Seeds:
         self.other_snapshots = self._available(self.other_server, 1)
         self.image = self._active_image(self.image)
         self.node = self._live_node(self.node)
+        self.service = self._enabled_service()
         self.stale = False
+
+    def _enabled_service(self):
+        """The id of this API's own compute service, enabled again (a
+        case may have disabled it, and every mutation would then be
+        refused)."""
+        services = h.ok(self._call("GET", "/v1/os-services"))["services"]
+        service_id = services[0]["id"]
+        if services[0]["status"] != "enabled":
+            h.ok(self._call("PUT", f"/v1/os-services/{service_id}",
+                            json={"service": {"status": "enabled"}}))
+        return service_id
 
     def _active_image(self, image_id):
         """An image exported from a seed snapshot (remade once deleted)."""
@@ -284,6 +297,8 @@ class Seeds:
             params["image_id"] = self.image
         if _uuid(params.get("node_id")):
             params["node_id"] = self.node
+        if _uuid(params.get("service_id")):
+            params["service_id"] = self.service
         if _uuid(params.get("snapshot_id")):
             # Now and then a snapshot of another server under this one.
             params["snapshot_id"] = own if pick % 3 != 2 else (
@@ -329,6 +344,8 @@ class Seeds:
             self.volume_id = str(uuid.uuid4())
             self.volume_server = None
             self.stale = True
+        if label.startswith("PUT /v1/os-services"):
+            self.stale = True  # enabled again before the next case
         deleted = label.startswith("DELETE ")
         spawned = label == "POST /v1/servers" and self.aimed == "fresh"
         if deleted:

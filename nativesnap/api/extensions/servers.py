@@ -67,7 +67,8 @@ class ServersController(wsgi.Controller):
         validation.validate(schema.adopt, body)
         server = self.compute_api.adopt_server(
             context, inner["name"], inner["driver"], inner["hypervisor_ref"],
-            inner.get("project_id") or context.project_id)
+            inner.get("project_id") or context.project_id,
+            host=inner.get("host"))
         return wsgi.ResponseObject(
             {"server": view.show(req, server)}, code=201,
             headers={"Location": self._location(req, server.id)})

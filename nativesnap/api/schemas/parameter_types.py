@@ -62,3 +62,9 @@ def envelope(key, body, description_=None):
     if description_:
         schema["description"] = description_
     return schema
+
+# A compute service's host name ([DEFAULT] host of its nativesnap-compute).
+host = {"type": "string", "minLength": 1, "maxLength": 255,
+        "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        "x-error": "must be a compute host's name (letters, digits, '.', '_' "
+                   "and '-', 1-255 characters)"}

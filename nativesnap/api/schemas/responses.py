@@ -195,6 +195,31 @@ baremetal_node = {
     "additionalProperties": False,
 }
 
+compute_service = {
+    "type": "object",
+    "description": "A compute service in the registry (docs/deployment.md).",
+    "required": ["id", "host", "binary", "drivers", "host_free_drivers",
+                 "state", "status", "disabled_reason", "rpc_version",
+                 "last_seen_at", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "host": {"type": "string"},
+        "binary": {"type": "string"},
+        "drivers": {"type": "array", "items": {"type": "string"}},
+        "host_free_drivers": {"type": "array", "items": {"type": "string"},
+                              "description": "Drivers whose servers this "
+                                             "service shares with others."},
+        "state": {"type": "string", "enum": ["up", "down"]},
+        "status": {"type": "string", "enum": ["enabled", "disabled"]},
+        "disabled_reason": _nullable_str,
+        "rpc_version": _nullable_str,
+        "last_seen_at": _nullable_str,
+        "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+    },
+    "additionalProperties": False,
+}
+
 version = {
     "type": "object",
     "required": ["id", "status", "version", "min_version", "links"],
@@ -245,6 +270,9 @@ BY_OPERATION = {
                     "nodes_links": _links}),
     ("BaremetalNodesController.show", 200): _obj(node=baremetal_node),
     ("BaremetalNodesController.create", 201): _obj(node=baremetal_node),
+    ("ServicesController.index", 200): _obj(
+        services={"type": "array", "items": compute_service}),
+    ("ServicesController.update", 200): _obj(service=compute_service),
     ("AssistedVolumeSnapshotsController.create", 200): _obj(
         snapshot=assisted_snapshot),
     ("NovaAssistedVolumeSnapshotsController.create", 200): _obj(

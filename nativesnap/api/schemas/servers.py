@@ -16,6 +16,9 @@ adopt = types.envelope("server", {
                            "x-error": "must be 1-255 characters without "
                                       "control characters"},
         "project_id": types.project_id,
+        # The compute host whose service adopts it; without it, the
+        # service that has the object (docs/deployment.md).
+        "host": types.host,
     },
     "required": ["name", "driver", "hypervisor_ref"],
     "additionalProperties": False,

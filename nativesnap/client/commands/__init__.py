@@ -5,6 +5,7 @@ a unit test keeps the two equal."""
 from nativesnap.client.commands import baremetal_nodes
 from nativesnap.client.commands import images
 from nativesnap.client.commands import servers
+from nativesnap.client.commands import services
 from nativesnap.client.commands import snapshots
 
 #: command name -> class
@@ -29,4 +30,6 @@ COMMANDS = {
     "baremetal node list": baremetal_nodes.ListBaremetalNode,
     "baremetal node show": baremetal_nodes.ShowBaremetalNode,
     "baremetal node delete": baremetal_nodes.DeleteBaremetalNode,
+    "service list": services.ListService,
+    "service set": services.SetService,
 }

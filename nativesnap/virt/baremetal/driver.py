@@ -48,6 +48,7 @@ STREAM_SHARE = 0.9
 
 class BaremetalDriver(driver.ComputeDriver):
     name = "baremetal"
+    host_free = True
     capabilities = {"memory": False, "quiesce": False, "revert_any": True,
                     "tree": False, "linked_spawn": False, "export": True}
 

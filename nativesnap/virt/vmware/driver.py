@@ -39,6 +39,7 @@ TOOLS_RUNNING = "guestToolsRunning"
 
 class VMwareDriver(driver.ComputeDriver):
     name = "vmware"
+    host_free = True
     capabilities = {"memory": True, "quiesce": True, "revert_any": True,
                     "tree": True, "linked_spawn": True, "export": False}
 

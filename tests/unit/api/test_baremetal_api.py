@@ -32,6 +32,7 @@ from nativesnap import policy
 from tests.unit.compute.test_baremetal_provision import bm_server
 from tests.unit.compute.test_baremetal_provision import enrol
 from tests.unit.compute.test_baremetal_provision import RecordingRPC
+from tests.unit.compute.test_baremetal_provision import register_compute
 from tests.unit.compute.test_baremetal_provision import snapshot_of
 from tests.unit.compute.test_baremetal_provision import TOKEN
 
@@ -81,6 +82,7 @@ def app(sqlite_database, tmp_path, config):
     config("policy_file", str(tmp_path / "no-such-policy.yaml"),
            group="oslo_policy")
     policy.reset()
+    register_compute()
     yield App()
     policy.reset()
 

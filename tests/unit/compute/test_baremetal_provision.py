@@ -18,6 +18,7 @@ from nativesnap import context as ns_context
 from nativesnap import exception
 from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import server as server_obj
+from nativesnap.objects import service as service_obj
 from nativesnap.objects import snapshot as snapshot_obj
 
 TOKEN = "agent-token-" + "t" * 20
@@ -60,8 +61,15 @@ def rpc():
     return RecordingRPC()
 
 
+def register_compute(host="test-host"):
+    """The compute service RecordingRPC stands for, up in the registry."""
+    service_obj.Service.heartbeat(ns_context.get_admin_context(), host,
+                                  {"baremetal": {"host_free": True}}, "1.2")
+
+
 @pytest.fixture
 def api(database, rpc):
+    register_compute()
     return compute_api.API(rpcapi=rpc)
 
 

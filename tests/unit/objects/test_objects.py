@@ -30,6 +30,8 @@ EXPECTED_FINGERPRINTS = {
     "VolumeAttachmentList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "BaremetalNode": "1.0-31e8de52bd0f85bbfd76ce838e1fb72a",
     "BaremetalNodeList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "Service": "1.0-89d4ef9879994dfa114c4ac00096b6db",
+    "ServiceList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
 }
 
 
