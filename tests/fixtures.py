@@ -52,6 +52,16 @@ def rabbitmq_url():
     return url
 
 
+def broker_conf(url=None, rpc_response_timeout=5, **more):
+    """[DEFAULT] options of an API and its computes over the broker at
+    ``url`` (the shared one by default), on a control exchange of their
+    own, which keeps other tests' messages apart."""
+    return {"transport_url": url or rabbitmq_url(),
+            "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
+            "rpc_response_timeout": str(rpc_response_timeout),
+            **{key: str(value) for key, value in more.items()}}
+
+
 @contextlib.contextmanager
 def postgresql_database():
     """A fresh, empty PostgreSQL database, dropped afterwards; yields its URL."""

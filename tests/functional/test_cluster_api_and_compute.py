@@ -6,7 +6,6 @@ checked inside the guest) and its snapshot deleted through the API process
 alone; with the compute service gone, the API still answers from its
 records and refuses new work with a 503 naming the silent host."""
 
-import uuid
 
 import pytest
 
@@ -24,9 +23,7 @@ def cluster(tmp_path_factory):
     """(api, compute) over the broker, on a database of their own; a control
     exchange of their own keeps other tests' messages apart."""
     state = str(tmp_path_factory.mktemp("cluster"))
-    messaging = {"transport_url": fixtures.rabbitmq_url(),
-                 "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
-                 "rpc_response_timeout": "5"}
+    messaging = fixtures.broker_conf()
     with fixtures.postgresql_database() as url:
         api = fixtures.APIServer(state, url, drivers=("libvirt",),
                                  extra_conf={"DEFAULT": messaging})

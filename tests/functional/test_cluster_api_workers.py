@@ -21,7 +21,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 
 import pytest
 import requests
@@ -44,9 +43,7 @@ class WorkersAPI(fixtures.APIServer):
 
 
 def messaging():
-    return {"transport_url": fixtures.rabbitmq_url(),
-            "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
-            "rpc_response_timeout": "10"}
+    return fixtures.broker_conf(rpc_response_timeout=10)
 
 
 def workers_api(state, db_url, workers=2, **conf):

@@ -7,7 +7,6 @@ death cut is reconciled by the new owner."""
 
 import signal
 import time
-import uuid
 
 import pytest
 
@@ -23,11 +22,8 @@ SERVERS = 30
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = str(tmp_path_factory.mktemp("host-free"))
-    default = {"transport_url": fixtures.rabbitmq_url(),
-               "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
-               "rpc_response_timeout": "5",
-               "report_interval": str(REPORT_INTERVAL),
-               "service_down_time": str(DOWN_TIME)}
+    default = fixtures.broker_conf(report_interval=REPORT_INTERVAL,
+                                   service_down_time=DOWN_TIME)
     with fixtures.postgresql_database() as url:
         api = fixtures.APIServer(state, url, drivers=("fake",),
                                  extra_conf={"DEFAULT": default})

@@ -41,7 +41,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 import requests
@@ -191,11 +190,10 @@ def cluster(tmp_path_factory, guest_images):
         pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(1))
         broker_started = pool.submit(broker.start)  # boots beside the rest
         url = stack.enter_context(fixtures.postgresql_database())
-        shared = {"transport_url": broker.url,
-                  "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
-                  "rpc_response_timeout": str(RPC_TIMEOUT),
-                  "report_interval": str(REPORT_INTERVAL),
-                  "service_down_time": str(SERVICE_DOWN_TIME)}
+        shared = fixtures.broker_conf(
+            broker.url, rpc_response_timeout=RPC_TIMEOUT,
+            report_interval=REPORT_INTERVAL,
+            service_down_time=SERVICE_DOWN_TIME)
         api = fixtures.APIServer(state, url, drivers=("libvirt", "fake"),
                                  extra_conf={"DEFAULT": shared,
                                              "api": {"workers": str(API_WORKERS)}})

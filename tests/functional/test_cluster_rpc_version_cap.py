@@ -10,7 +10,6 @@ nativesnap-api at start, saying which versions there are.
 Each test has its own database, its own control exchange and its own
 processes, and stops no shared service: it may run beside others."""
 
-import uuid
 
 import pytest
 
@@ -23,9 +22,7 @@ HOST = "compute-capped-1"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     state = str(tmp_path_factory.mktemp("capped"))
-    messaging = {"transport_url": fixtures.rabbitmq_url(),
-                 "control_exchange": f"nativesnap-test-{uuid.uuid4().hex[:8]}",
-                 "rpc_response_timeout": "10"}
+    messaging = fixtures.broker_conf(rpc_response_timeout=10)
     with fixtures.postgresql_database() as url:
         api = fixtures.APIServer(state, url, drivers=("fake",), extra_conf={
             "DEFAULT": messaging, "upgrade_levels": {"compute": "1.1"}})
