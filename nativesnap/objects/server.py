@@ -66,6 +66,19 @@ class Server(base.NativesnapObject):
             for name in ("task_wait_until", "task_wait_info"):
                 primitive.pop(name, None)
 
+    def obj_load_attr(self, attrname):
+        """A field the sender's version lacked (a Server backported for an
+        older compute service reaches one already upgraded while the API
+        is still capped; docs/architecture.md, "Upgrades") is read from the
+        record."""
+        if attrname not in self.fields or not self.obj_attr_is_set("id"):
+            super().obj_load_attr(attrname)
+        LOG.debug("Server %s came without %s; reading it from the record",
+                  self.id, attrname)
+        row = db.server_get(self._context, self.id)
+        setattr(self, attrname, row[attrname])
+        self.obj_reset_changes([attrname])
+
     @classmethod
     def get_by_id(cls, context, server_id):
         return cls._from_db(context, db.server_get(context, server_id))

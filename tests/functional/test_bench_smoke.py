@@ -93,3 +93,25 @@ def test_bench_baremetal_streams_and_restores_a_small_disk(tmp_path):
     assert [r["fill_percent"] for r in rows] == [10, 50]
     assert all(r["stream_mib_s"] > 0 and r["restore_mib_s"] > 0
                and r["wire_over_allocated"] < 1.05 for r in rows), rows
+
+
+def test_bench_scale_quick_drives_creates_over_computes_and_writes_json(tmp_path):
+    # bench/scale --quick: a small filled PostgreSQL database, the API with
+    # two workers over RabbitMQ, 1 and 2 nativesnap-compute processes (fake
+    # driver); ≈ 30 s.
+    out = tmp_path / "scale.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench", "scale"),
+                           "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["fill"]["snapshots"] == result["config"]["snapshots"]
+    assert set(result["page"]) == {"default limit", "limit=50"}
+    assert all(p["count"] > 0 for p in result["page"].values())
+    assert [r["computes"] for r in result["rounds"]] == [1, 2]
+    for r in result["rounds"]:
+        assert r["creates"]["accepted"] > 0, r["creates"]
+        assert r["completed"]["snapshots_by_status"].get("available", 0) > 0
+        assert r["rpc_round_trip_idle"]["count"] > 0
+        assert r["bound"]
+    assert "machine" in result

@@ -9,6 +9,7 @@ import pytest
 from nativesnap.common import rpc
 from nativesnap.common import states
 from nativesnap.compute import rpcapi
+from nativesnap import context as ns_context
 from nativesnap.objects import base
 from nativesnap.objects import server as server_obj
 from tests.unit.objects import older
@@ -59,3 +60,18 @@ def test_every_object_backports_to_the_versions_each_rpc_version_carried(
         assert primitive["nativesnap_object.version"] == version
         back = base.NativesnapObject.obj_from_primitive(primitive)
         assert back.obj_name() == name
+
+
+def test_a_field_a_backported_server_lacks_is_read_from_the_record(database):
+    """An upgraded compute service gets a Server at 1.2 from an API still
+    capped: the field it lacks comes from the database, not an error."""
+    context = ns_context.get_admin_context()
+    server = _bare_metal_server()
+    server._context = context
+    server.create()
+    primitive = server.obj_to_primitive(target_version="1.2")
+    taken = rpc.ObjectSerializer().deserialize_entity(context, primitive)
+    assert type(taken) is server_obj.Server
+    assert not taken.obj_attr_is_set("provision_state")
+    assert taken.provision_state == states.PROVISION_ACTIVE
+    assert "provision_state" not in taken.obj_what_changed()
