@@ -183,7 +183,7 @@ def serve_workers(count):
                      "no drivers: computes over %s)", host, port, count,
                      rpc.safe_transport_url())
         while not stop.is_set():
-            workers.supervise(SUPERVISE_INTERVAL)
+            workers.supervise(SUPERVISE_INTERVAL, stop)
     finally:
         left = workers.stop(stop.signum or signal.SIGTERM,
                             CONF.shutdown_timeout)
@@ -267,9 +267,13 @@ class _Workers:
         self.restart[slot] = max(time.monotonic(),
                                  self.started[slot] + RESTART_INTERVAL)
 
-    def supervise(self, interval):
-        """One look at the workers: a worker that died is started again."""
+    def supervise(self, interval, stop):
+        """One look at the workers: a worker that died is started again,
+        unless ``stop`` is set (a Ctrl-C reaches the workers too, and they
+        may end before the parent looks at its event)."""
         self.read_ready(interval)
+        if stop.is_set():
+            return
         for pid, slot, how in self.reap():
             self.ended(pid, slot, how)
         now = time.monotonic()
