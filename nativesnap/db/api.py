@@ -14,7 +14,6 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_db.sqlalchemy import utils as sqlalchemyutils
 from oslo_log import log as logging
 from oslo_utils import timeutils
-from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import pool as sa_pool
@@ -764,61 +763,6 @@ def baremetal_node_destroy(context, node_id):
         if session.query(models.BaremetalNode).filter_by(id=node_id).delete(
                 synchronize_session=False) == 0:
             raise _node_not_found(node_id)
-
-
-# --- compute services ----------------------------------------------------------
-
-
-def service_heartbeat(context, host, binary, drivers, rpc_version):
-    """Record that ``host``'s service is alive now, and what it runs; its
-    row is made on its first heartbeat (``disabled`` is the operator's)."""
-    now = timeutils.utcnow()
-    values = {"binary": binary, "drivers": drivers, "rpc_version": rpc_version,
-              "last_seen_at": now, "updated_at": now}
-    for _attempt in range(2):  # two first heartbeats of one host may race
-        with writer(context) as session:
-            count = session.query(models.Service).filter_by(host=host).update(
-                values, synchronize_session=False)
-        if count:
-            return
-        try:
-            _insert(context, models.Service, dict(
-                values, id=uuidutils.generate_uuid(), host=host,
-                disabled=False))
-            return
-        except db_exc.DBDuplicateEntry:
-            continue
-
-
-def service_get_all(context):
-    with reader(context) as session:
-        return _row_dicts(_columns_query(session, models.Service).order_by(
-            models.Service.host).all())
-
-
-def service_get(context, service_id):
-    with reader(context) as session:
-        row = session.get(models.Service, service_id)
-        if row is None:
-            raise exception.ServiceNotFound(service_id=service_id)
-        return _to_dict(row)
-
-
-def service_get_by_host(context, host):
-    """The service of ``host``, or None when it never registered."""
-    with reader(context) as session:
-        return _to_dict(session.query(models.Service).filter_by(
-            host=host).one_or_none())
-
-
-def service_update(context, service_id, values):
-    values = dict(values, updated_at=timeutils.utcnow())
-    with writer(context) as session:
-        if session.query(models.Service).filter_by(id=service_id).update(
-                values, synchronize_session=False) == 0:
-            raise exception.ServiceNotFound(service_id=service_id)
-        return _to_dict(session.get(models.Service, service_id,
-                                    populate_existing=True))
 
 
 def server_hosts_of_driver(context, driver):

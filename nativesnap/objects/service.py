@@ -13,7 +13,7 @@ import datetime
 from oslo_utils import timeutils
 
 from nativesnap.conf import CONF
-from nativesnap.db import api as db
+from nativesnap.db import services as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
 
@@ -43,16 +43,16 @@ class Service(base.NativesnapObject):
     def heartbeat(context, host, drivers, rpc_version):
         """``host``'s compute service is alive and runs ``drivers``
         ({name: {"host_free": bool}})."""
-        db.service_heartbeat(context, host, BINARY, drivers, rpc_version)
+        db.heartbeat(context, host, BINARY, drivers, rpc_version)
 
     @classmethod
     def get_by_id(cls, context, service_id):
-        return cls._from_db(context, db.service_get(context, service_id))
+        return cls._from_db(context, db.get(context, service_id))
 
     @classmethod
     def get_by_host(cls, context, host):
         """The service of ``host``, or None when it never registered."""
-        row = db.service_get_by_host(context, host)
+        row = db.get_by_host(context, host)
         return None if row is None else cls._from_db(context, row)
 
     @property
@@ -76,7 +76,7 @@ class Service(base.NativesnapObject):
     def save(self):
         changes = self.obj_get_changes()
         if changes:
-            self._refresh(db.service_update(self._context, self.id, changes))
+            self._refresh(db.update(self._context, self.id, changes))
 
 
 @base.NativesnapObjectRegistry.register
@@ -88,4 +88,4 @@ class ServiceList(base.NativesnapObjectListBase, base.NativesnapObject):
 
     @classmethod
     def get_all(cls, context):
-        return cls._from_rows(context, Service, db.service_get_all(context))
+        return cls._from_rows(context, Service, db.get_all(context))
