@@ -128,6 +128,15 @@ class HypervisorForbidden(NativesnapException):
     code = 403
 
 
+class QuotaExceeded(NativesnapException):
+    """Nova's message shape: what was asked, what is used, the limit."""
+    msg_fmt = ("Quota exceeded for %(resource)s: requested %(requested)d, but "
+               "already used %(used)d of %(limit)d %(resource)s of %(scope)s. "
+               "Delete snapshots, or ask an administrator to raise the limit "
+               "(/v1/os-quota-sets).")
+    code = 403
+
+
 # --- 404 -------------------------------------------------------------------
 
 
@@ -146,6 +155,19 @@ class SnapshotNotFound(NotFound):
 
 class ImageNotFound(NotFound):
     msg_fmt = "Image %(image_id)s could not be found."
+
+
+class PolicyNotFound(NotFound):
+    msg_fmt = "Snapshot policy %(policy_id)s could not be found."
+
+
+class PolicyNotAttached(NotFound):
+    msg_fmt = ("Snapshot policy %(policy_id)s is not attached to server "
+               "%(server_id)s.")
+
+
+class QueuedRequestNotFound(NotFound):
+    msg_fmt = "Queued request %(request_id)s could not be found."
 
 
 # --- 406 -------------------------------------------------------------------
@@ -168,6 +190,17 @@ class Conflict(NativesnapException):
 class ServerBusy(Conflict):
     msg_fmt = ("Server %(server_id)s is busy with task '%(task_state)s'; "
                "retry when its task_state is null.")
+
+
+class PolicyAlreadyAttached(Conflict):
+    msg_fmt = ("Snapshot policy %(policy_id)s is already attached to server "
+               "%(server_id)s.")
+
+
+class QueueWaitExpired(Conflict):
+    msg_fmt = ("The %(action)s request waited %(wait)d s for server "
+               "%(server_id)s's turn ([scheduler] queue_wait) and was not "
+               "started: the server stayed busy.")
 
 
 class UnexpectedTaskState(Conflict):

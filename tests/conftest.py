@@ -20,7 +20,8 @@ from tests import fixtures
 PARALLEL_FUNCTIONAL_MODULES = frozenset(f"test_{name}.py" for name in (
     "api_baremetal_nodes", "api_hostile_input", "api_images", "api_isolation",
     "api_lifecycle", "api_logging", "api_openapi", "api_pagination",
-    "api_servers", "api_snapshots", "api_validation", "auth_keystone",
+    "api_servers", "api_snapshot_policies", "api_snapshots", "api_validation",
+    "auth_keystone",
     "client_api", "client_baremetal_nodes", "client_cli", "client_osc",
     "cluster_api_workers", "cluster_host_free", "cluster_rpc_version_cap",
     "concurrency", "fuzz_api", "security", "smoke"))

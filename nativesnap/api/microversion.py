@@ -3,6 +3,9 @@
 History (each entry is what a client gets by asking for that version):
   1.0  the initial API.
   1.1  a snapshot's view lists the images exported from it (``images``).
+  1.2  snapshot policies' fields ``policy_id`` and ``scheduled_at`` in the
+       snapshot view; ``queue`` on create, delete and revert; queued requests
+       in the server view (``queued``).
 
 Under ``/v2.1`` nativesnap serves one corner of Nova's API,
 os-assisted-volume-snapshots, to Cinder's Nova client, which pins compute
@@ -19,12 +22,20 @@ from nativesnap import exception
 SERVICE_TYPE = "snapshot"
 HEADER = "OpenStack-API-Version"
 MIN_VERSION = (1, 0)
-MAX_VERSION = (1, 1)
+MAX_VERSION = (1, 2)
 
 VERSION_HISTORY = {
     (1, 0): "The initial API.",
     (1, 1): "A snapshot's view lists the images exported from it (images).",
+    (1, 2): "Snapshot policies' fields policy_id and scheduled_at in the "
+            "snapshot view; queue on create, delete and revert; queued "
+            "requests in the server view.",
 }
+
+# Microversion 1.2 (docs/scheduler.md): a mutation may wait in a busy
+# server's queue ("queue": true, or ?queue=true on a delete), the snapshot
+# view names the policy that took it, the server view what waits for it.
+QUEUE = (1, 2)
 
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 

@@ -52,11 +52,15 @@ def _query_parameters(schema):
     return params
 
 
-def _path_parameters(path):
+def _path_parameters(path, controller):
+    """Each path parameter: a UUID, unless the controller says otherwise in
+    its ``path_schemas`` (e.g. a project id)."""
     names = [part[1:-1] for part in path.split("/")
              if part.startswith("{") and part.endswith("}")]
+    schemas = getattr(controller, "path_schemas", {})
     return [{"name": n, "in": "path", "required": True,
-             "schema": {"type": "string", "format": "uuid"}} for n in names]
+             "schema": _clean(schemas[n]) if n in schemas else
+             {"type": "string", "format": "uuid"}} for n in names]
 
 
 def _body_schema(controller, method_name, func):
@@ -75,7 +79,7 @@ def _operation(path, http_method, controller, method_name, public,
         "operationId": f"{type(controller).__name__[:-len('Controller')]}_"
                        f"{method_name}".lower(),
         "summary": (func.__doc__ or op_name).strip().splitlines()[0],
-        "parameters": _path_parameters(path) + _query_parameters(
+        "parameters": _path_parameters(path, controller) + _query_parameters(
             getattr(func, "query_schema", {})),
         "responses": {},
     }

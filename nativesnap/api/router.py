@@ -7,12 +7,15 @@ from nativesnap.api.extensions import assisted_volume_snapshots as avs
 from nativesnap.api.extensions import baremetal_nodes
 from nativesnap.api.extensions import images
 from nativesnap.api.extensions import openapi as openapi_ext
+from nativesnap.api.extensions import quota_sets
 from nativesnap.api.extensions import server_snapshots
 from nativesnap.api.extensions import servers
 from nativesnap.api.extensions import services
+from nativesnap.api.extensions import snapshot_policies
 from nativesnap.api.extensions import versions
 from nativesnap.api import wsgi
 from nativesnap.conf import CONF
+from nativesnap.scheduler import api as scheduler_api
 
 # Paths answered without a token: the version documents only (DESIGN §2).
 PUBLIC_PATHS = frozenset({"", "/v1"})
@@ -36,6 +39,13 @@ def route_list(compute_api):
     nova_avs_ctl = avs.NovaAssistedVolumeSnapshotsController(compute_api)
     nodes_ctl = baremetal_nodes.BaremetalNodesController(compute_api)
     services_ctl = services.ServicesController(compute_api)
+    # Snapshot policies and quotas: their API side, over the compute API
+    # (a prune's deletes are the compute API's).
+    policy_api = scheduler_api.PolicyAPI(compute_api)
+    policies_ctl = snapshot_policies.SnapshotPoliciesController(policy_api)
+    server_policies_ctl = snapshot_policies.ServerSnapshotPoliciesController(
+        policy_api)
+    quotas_ctl = quota_sets.QuotaSetsController(policy_api)
     routes = [
         ("/", {"GET": (versions_ctl, "index")}),
         ("/v1", {"GET": (versions_ctl, "show")}),
@@ -51,7 +61,19 @@ def route_list(compute_api):
          {"GET": (snapshots_ctl, "show"), "DELETE": (snapshots_ctl, "delete")}),
         ("/v1/servers/{server_id}/snapshots/{snapshot_id}/action",
          {"POST": (snapshots_ctl, "action")}),
+        ("/v1/servers/{server_id}/snapshot-policies",
+         {"GET": (server_policies_ctl, "index"),
+          "POST": (server_policies_ctl, "create")}),
+        ("/v1/servers/{server_id}/snapshot-policies/{policy_id}",
+         {"DELETE": (server_policies_ctl, "delete")}),
         ("/v1/snapshots", {"GET": (all_snapshots_ctl, "index")}),
+        ("/v1/snapshot-policies", {"GET": (policies_ctl, "index"),
+                                   "POST": (policies_ctl, "create")}),
+        ("/v1/snapshot-policies/{policy_id}",
+         {"GET": (policies_ctl, "show"), "PUT": (policies_ctl, "update"),
+          "DELETE": (policies_ctl, "delete")}),
+        ("/v1/snapshot-policies/{policy_id}/action",
+         {"POST": (policies_ctl, "action")}),
         ("/v1/images", {"GET": (images_ctl, "index")}),
         ("/v1/images/{image_id}", {"GET": (images_ctl, "show"),
                                    "DELETE": (images_ctl, "delete")}),
@@ -63,6 +85,9 @@ def route_list(compute_api):
          {"POST": (nodes_ctl, "heartbeat")}),
         ("/v1/os-services", {"GET": (services_ctl, "index")}),
         ("/v1/os-services/{service_id}", {"PUT": (services_ctl, "update")}),
+        ("/v1/os-quota-sets/{project_id}",
+         {"GET": (quotas_ctl, "show"), "PUT": (quotas_ctl, "update"),
+          "DELETE": (quotas_ctl, "delete")}),
         ("/v1/os-assisted-volume-snapshots", {"GET": (avs_ctl, "index"),
                                               "POST": (avs_ctl, "create")}),
         ("/v1/os-assisted-volume-snapshots/{snapshot_id}",

@@ -176,8 +176,16 @@ class Resource:
 
     def __call__(self, req, action, path_args):
         method = getattr(self.controller, action)
+        # Path ids are UUIDs, but for those a controller describes in its
+        # ``path_schemas`` (os-quota-sets' project id: keystone's are 32 hex
+        # digits, noauth2's any name).
+        schemas = getattr(self.controller, "path_schemas", {})
         for name, value in path_args.items():
-            path_args[name] = validation.check_uuid(name, value)
+            if name in schemas:
+                validation.validate(schemas[name], value,
+                                    where=f"path parameter {name}")
+            else:
+                path_args[name] = validation.check_uuid(name, value)
         kwargs = dict(path_args)
         if req.method in ("POST", "PUT", "PATCH"):
             kwargs["body"] = _parse_body(req)

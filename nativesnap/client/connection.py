@@ -23,7 +23,7 @@ SERVICE_TYPE = "snapshot"
 HEADER = "OpenStack-API-Version"
 #: the microversions this client understands
 MIN_VERSION = (1, 0)
-MAX_VERSION = (1, 1)
+MAX_VERSION = (1, 2)
 
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 

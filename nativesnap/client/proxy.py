@@ -5,12 +5,17 @@ generators that follow the listing's ``next`` links page by page; ``get_*``
 fetch one; ``find_*`` accept a name or an id; the mutating verbs return what
 the API answered; ``wait_for_status``/``wait_for_delete``/``wait_for_task``
 poll a resource until it gets where it should, for a bounded time.
+
+A mutation sent with ``queue=True`` waits in the busy server's queue instead
+of failing with 409; the API took that flag at microversion 1.2, so such a
+request goes at 1.2 at least, whatever was negotiated for the others.
 """
 
 import time
 
 from oslo_utils import uuidutils
 
+from nativesnap.client import connection
 from nativesnap.client import exceptions
 from nativesnap.client import resource as res
 
@@ -18,6 +23,8 @@ from nativesnap.client import resource as res
 DEFAULT_TIMEOUT = 600
 #: how often a wait polls (seconds)
 DEFAULT_INTERVAL = 0.5
+#: the microversion that lets a mutation wait in a busy server's queue
+QUEUE_VERSION = (1, 2)
 
 
 def _id(value):
@@ -130,13 +137,15 @@ class Proxy:
             if not ignore_missing:
                 raise
 
-    def revert_server(self, server, snapshot, power_on=None):
+    def revert_server(self, server, snapshot, power_on=None, queue=None):
         """Revert ``server`` in place to ``snapshot`` (answers at once; the
-        server's task_state is ``reverting`` until it is done)."""
+        server's task_state is ``reverting`` until it is done). ``queue``: if
+        the server is busy, wait in its queue instead of Conflict (1.2)."""
         body = {"revert": _drop_none(snapshot_id=_id(snapshot),
-                                     power_on=power_on)}
+                                     power_on=power_on,
+                                     queue=True if queue else None)}
         self._conn.request("POST", res.Server.path_of(_id(server)) + "/action",
-                           json=body)
+                           json=body, **self._queue_kwargs(queue))
 
     def abort_snapshot(self, server):
         """Give up a bare-metal server's snapshot: one waiting for its agent
@@ -184,21 +193,31 @@ class Proxy:
                        [s for s in candidates if s.name == name_or_id])
 
     def create_snapshot(self, server, name, description=None, memory=None,
-                        quiesce=None, kind=None, include_volumes=None):
-        """Snapshot ``server``; the snapshot answers ``creating`` at first."""
+                        quiesce=None, kind=None, include_volumes=None,
+                        queue=None):
+        """Snapshot ``server``; the snapshot answers ``creating`` at first.
+        ``queue``: if the server is busy, the snapshot answers ``queued`` and
+        is taken in its turn, instead of Conflict (microversion 1.2)."""
         body = {"snapshot": _drop_none(name=name, description=description,
                                        memory=memory, quiesce=quiesce, kind=kind,
-                                       include_volumes=include_volumes)}
+                                       include_volumes=include_volumes,
+                                       queue=True if queue else None)}
         return res.Snapshot.from_body(self._conn.request(
-            "POST", res.Snapshot.path_of(_id(server)), json=body).json())
+            "POST", res.Snapshot.path_of(_id(server)), json=body,
+            **self._queue_kwargs(queue)).json())
 
-    def delete_snapshot(self, snapshot, server=None, ignore_missing=False):
+    def delete_snapshot(self, snapshot, server=None, ignore_missing=False,
+                        queue=None):
         """Start deleting; the snapshot (status ``deleting``), or None if it
-        was already gone and ``ignore_missing``."""
+        was already gone and ``ignore_missing``. ``queue``: if the server is
+        busy, wait in its queue instead of Conflict (microversion 1.2)."""
         path = res.Snapshot.path_of(_server_of(snapshot, server), _id(snapshot))
+        kwargs = self._queue_kwargs(queue)
+        if queue:
+            kwargs["params"] = {"queue": "true"}
         try:
             return res.Snapshot.from_body(
-                self._conn.request("DELETE", path).json())
+                self._conn.request("DELETE", path, **kwargs).json())
         except exceptions.NotFound:
             if not ignore_missing:
                 raise
@@ -216,6 +235,20 @@ class Proxy:
             json=body).json()
         return res.Image.from_body(answer, snapshot_id=_id(snapshot),
                                    server_id=server_id)
+
+    def _queue_kwargs(self, queue):
+        """The request's microversion when it asks to queue: the negotiated
+        one from 1.2 on, else 1.2 itself if the server offers it (the flag
+        means nothing before); UnsupportedVersion when it does not."""
+        if not queue or self._conn.api_version >= QUEUE_VERSION:
+            return {}
+        server_max = self._conn.server_versions()[1]
+        if server_max < QUEUE_VERSION:
+            raise exceptions.UnsupportedVersion(
+                "Queueing a request on a busy server needs microversion "
+                f"{connection.fmt(QUEUE_VERSION)}; the server offers up to "
+                f"{connection.fmt(server_max)}.")
+        return {"microversion": QUEUE_VERSION}
 
     # --- images ---------------------------------------------------------------
 
@@ -330,6 +363,115 @@ class Proxy:
             "PUT", res.Service.path_of(_id(service)),
             json={"service": values}).json())
 
+    # --- snapshot policies -------------------------------------------------
+
+    def snapshot_policies(self, all_projects=False):
+        """The snapshot policies of the caller's project; of every project
+        with ``all_projects`` (administrators)."""
+        params = _drop_none(all_projects="1" if all_projects else None)
+        return self._list(res.SnapshotPolicy, res.SnapshotPolicy.path_of(),
+                          params)
+
+    def get_snapshot_policy(self, policy):
+        return res.SnapshotPolicy.from_body(
+            self._conn.get_json(res.SnapshotPolicy.path_of(_id(policy))))
+
+    def find_snapshot_policy(self, name_or_id, all_projects=False):
+        """A snapshot policy by id, else by its (unique) name."""
+        if isinstance(name_or_id, res.SnapshotPolicy):
+            return name_or_id
+        if uuidutils.is_uuid_like(name_or_id):
+            return self.get_snapshot_policy(name_or_id)
+        return _unique(res.SnapshotPolicy, name_or_id,
+                       [p for p in self.snapshot_policies(all_projects)
+                        if p.name == name_or_id])
+
+    def create_snapshot_policy(self, name, **attrs):
+        """A new snapshot policy. ``attrs``: the fields of
+        ``SnapshotPolicy.writable`` (None ones are not sent): exactly one of
+        ``interval_minutes``, ``interval_hours``, ``cron``; at least one
+        ``keep_*`` above 0. BadRequest names the field the API refused."""
+        body = {"snapshot_policy": _drop_none(name=name,
+                                              **_policy_attrs(attrs))}
+        return res.SnapshotPolicy.from_body(self._conn.request(
+            "POST", res.SnapshotPolicy.path_of(), json=body).json())
+
+    def update_snapshot_policy(self, policy, **attrs):
+        """Change the given fields of a policy (``enabled=False`` pauses
+        it); every given one is sent, so None clears e.g. a description.
+        The policy as the API answered."""
+        body = {"snapshot_policy": _policy_attrs(attrs)}
+        return res.SnapshotPolicy.from_body(self._conn.request(
+            "PUT", res.SnapshotPolicy.path_of(_id(policy)), json=body).json())
+
+    def delete_snapshot_policy(self, policy, ignore_missing=False):
+        """Delete a policy (204): it is detached from its servers; the
+        snapshots it took stay, and are no longer pruned."""
+        try:
+            self._conn.request("DELETE",
+                               res.SnapshotPolicy.path_of(_id(policy)))
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
+
+    def prune_snapshot_policy(self, policy, server=None, dry_run=False):
+        """Apply the policy's retention to its snapshots (of ``server`` only
+        when given). A list with one dict per server: ``server_id``,
+        ``keep`` [{snapshot_id, name, scheduled_at, rule}], ``remove``
+        [{snapshot_id, name, scheduled_at}], ``skip`` [{snapshot_id,
+        reason}]. ``dry_run``: what would happen, nothing changes; else the
+        removals are queued as deletes."""
+        answer = self._conn.request(
+            "POST", res.SnapshotPolicy.path_of(_id(policy)) + "/action",
+            json={"prune": _drop_none(server_id=_id(server))},
+            params={"dry_run": "true"} if dry_run else None).json()
+        return answer.get("prune") or []
+
+    def server_snapshot_policies(self, server):
+        """The policies attached to ``server``."""
+        path = res.SnapshotPolicy.attachment_path(_id(server))
+        return self._list(res.SnapshotPolicy, path, None)
+
+    def attach_snapshot_policy(self, server, policy):
+        """Attach a policy (of the server's project) to ``server``; the
+        policy. Conflict if it is attached already."""
+        return res.SnapshotPolicy.from_body(self._conn.request(
+            "POST", res.SnapshotPolicy.attachment_path(_id(server)),
+            json={"policy_id": _id(policy)}).json())
+
+    def detach_snapshot_policy(self, server, policy, ignore_missing=False):
+        """Detach a policy from ``server`` (204); its snapshots stay."""
+        try:
+            self._conn.request("DELETE", res.SnapshotPolicy.attachment_path(
+                _id(server), _id(policy)))
+        except exceptions.NotFound:
+            if not ignore_missing:
+                raise
+
+    # --- quotas -------------------------------------------------------------
+
+    def get_quota_set(self, project, usage=False):
+        """A project's limits (its id, or a QuotaSet); with ``usage``, each
+        is ``{"limit", "in_use"}``. Administrators, or a project's member
+        for its own."""
+        return res.QuotaSet.from_body(self._conn.get_json(
+            res.QuotaSet.path_of(_id(project)),
+            params={"usage": "true"} if usage else None))
+
+    def update_quota_set(self, project, snapshots=None,
+                         snapshots_per_server=None):
+        """Set a project's limits (-1: unlimited; administrators); the
+        QuotaSet as the API answered."""
+        body = {"quota_set": _drop_none(
+            snapshots=snapshots, snapshots_per_server=snapshots_per_server)}
+        return res.QuotaSet.from_body(self._conn.request(
+            "PUT", res.QuotaSet.path_of(_id(project)), json=body).json())
+
+    def delete_quota_set(self, project):
+        """A project's limits back to the defaults (``[quota]``;
+        administrators)."""
+        self._conn.request("DELETE", res.QuotaSet.path_of(_id(project)))
+
     # --- waiting --------------------------------------------------------------
 
     def wait_for_status(self, resource, status, failures=("error",),
@@ -378,14 +520,20 @@ class Proxy:
 
     def wait_for_task(self, server, timeout=DEFAULT_TIMEOUT,
                       interval=DEFAULT_INTERVAL, callback=None,
-                      fault_is_failure=True):
+                      fault_is_failure=True, queued_action=None):
         """Poll until ``server`` runs no task (task_state null); the server.
         ResourceFailure if the task ended with a fault (e.g. a failed revert),
         unless not ``fault_is_failure`` (an abort ends its task so).
+        ``queued_action`` (e.g. ``"revert"``): also until no request of that
+        action waits in the server's queue (``queued``, microversion 1.2), so
+        a queued request is waited for, not the task it queued behind.
         """
         for current in self._poll(server, timeout, interval, callback,
                                   "to finish its task"):
-            if current.task_state is None:
+            waiting = queued_action is not None and any(
+                q.get("action") == queued_action
+                for q in current.get("queued") or [])
+            if current.task_state is None and not waiting:
                 if current.fault and fault_is_failure:
                     raise exceptions.ResourceFailure(
                         f"{current.describe()} failed its task"
@@ -429,6 +577,14 @@ def _server_of(snapshot, server):
             "A snapshot id alone does not say which server it belongs to: "
             "give the server too (or a Snapshot from the API).")
     return server_id
+
+
+def _policy_attrs(attrs):
+    unknown = sorted(set(attrs) - set(res.SnapshotPolicy.writable))
+    if unknown:
+        raise TypeError(f"not a field of a snapshot policy: "
+                        f"{', '.join(unknown)}")
+    return dict(attrs)
 
 
 def _unique(cls, name, matches):

@@ -1,5 +1,5 @@
 """Resources: one class per REST resource (Server, Snapshot, Image,
-BaremetalNode, Service).
+BaremetalNode, Service, SnapshotPolicy, QuotaSet).
 
 A resource is a read-only view of what the API last said about it: its
 fields are attributes (``snap.status``) and items (``snap["status"]``), and
@@ -88,6 +88,8 @@ class Server(Resource):
               "status", "task_state", "origin", "source_snapshot_id", "linked",
               "flatten_progress", "provision_state", "capabilities", "fault",
               "created_at", "updated_at")
+    #: microversion 1.2 adds the requests waiting in the server's queue
+    fields_1_2 = fields + ("queued",)
 
     @staticmethod
     def path_of(server_id):
@@ -112,6 +114,8 @@ class Snapshot(Resource):
               "updated_at")
     #: microversion 1.1 adds the snapshot's exported images
     fields_1_1 = fields + ("images",)
+    #: microversion 1.2 adds the policy that took it and for which slot
+    fields_1_2 = fields_1_1 + ("policy_id", "scheduled_at")
 
     @staticmethod
     def path_of(server_id, snapshot_id=None):
@@ -216,3 +220,79 @@ class Service(Resource):
 
     def refetch(self, proxy):
         return proxy.find_service(self.id)
+
+
+class SnapshotPolicy(Resource):
+    """A schedule and a retention rule, attached to servers.
+
+    Its view says what happened: ``last_run``, ``next_run`` and, in
+    ``servers``, each attached server's last run, next run and outcome
+    (taken, kept by which rule, pruned, skipped and why, error).
+    """
+
+    resource_key = "snapshot_policy"
+    resources_key = "snapshot_policies"
+    kind = "snapshot policy"
+    #: the retention rules, in the order the API applies them
+    keep_fields = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly",
+                   "keep_monthly", "keep_yearly")
+    #: what a create or an update may send
+    writable = ("name", "description", "interval_minutes", "interval_hours",
+                "cron", "timezone", "memory", "quiesce", "include_volumes",
+                "name_template") + keep_fields + ("enabled",)
+    fields = ("id", "name", "description", "project_id", "user_id",
+              "interval_minutes", "cron", "timezone", "memory", "quiesce",
+              "include_volumes", "name_template") + keep_fields + (
+              "enabled", "last_run", "next_run", "servers", "created_at",
+              "updated_at")
+
+    @staticmethod
+    def path_of(policy_id=None):
+        path = "/v1/snapshot-policies"
+        return path if policy_id is None else f"{path}/{policy_id}"
+
+    @staticmethod
+    def attachment_path(server_id, policy_id=None):
+        """The policies attached to a server, or one attachment."""
+        path = f"{Server.path_of(server_id)}/snapshot-policies"
+        return path if policy_id is None else f"{path}/{policy_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.id)
+
+    def attachment(self, server_id):
+        """The view's entry of one attached server (None if not attached)."""
+        return next((s for s in self._attrs.get("servers") or []
+                     if s.get("server_id") == server_id), None)
+
+    def refetch(self, proxy):
+        return proxy.get_snapshot_policy(self.id)
+
+
+class QuotaSet(Resource):
+    """A project's snapshot limits (-1: unlimited), Nova's and Cinder's
+    ``os-quota-sets`` shape: its id is the project's.
+
+    Fetched with usage, each limit is ``{"limit": N, "in_use": M}``.
+    """
+
+    resource_key = "quota_set"
+    kind = "quota set"
+    #: the limits, in the order the API documents them
+    limits = ("snapshots", "snapshots_per_server")
+    fields = ("id",) + limits
+
+    @staticmethod
+    def path_of(project_id):
+        return f"/v1/os-quota-sets/{project_id}"
+
+    @property
+    def path(self):
+        return self.path_of(self.id)
+
+    def describe(self):
+        return f"{self.kind} of project {self.id}"
+
+    def refetch(self, proxy):
+        return proxy.get_quota_set(self.id)

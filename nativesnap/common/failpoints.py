@@ -42,6 +42,11 @@ ACTIONS = ("crash", "error", "sleep")
 
 #: (name, the state the work is in when the failpoint fires).
 FAILPOINTS = (
+    # --- scheduler (docs/scheduler.md) ---
+    ("scheduler.take.before_request",
+     "a policy's take is due and decided; nothing is recorded yet"),
+    ("scheduler.prune.before_delete",
+     "a prune is planned; none of its deletes is requested yet"),
     # --- manager (every driver) ---
     ("manager.create.before_driver",
      "snapshot recorded 'creating', server locked; the driver has not run"),

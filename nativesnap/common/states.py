@@ -11,6 +11,7 @@ from automaton import machines
 from nativesnap import exception
 
 # --- snapshot statuses (DESIGN §3) ---------------------------------------------
+QUEUED = "queued"  # a create waiting for its server's turn (docs/scheduler.md)
 CREATING = "creating"
 AVAILABLE = "available"
 DELETING = "deleting"
@@ -18,7 +19,7 @@ ERROR = "error"
 ERROR_DELETING = "error_deleting"
 DELETED = "deleted"  # terminal: the row is removed once it is reached
 
-SNAPSHOT_STATUSES = (CREATING, AVAILABLE, DELETING, ERROR, ERROR_DELETING)
+SNAPSHOT_STATUSES = (QUEUED, CREATING, AVAILABLE, DELETING, ERROR, ERROR_DELETING)
 
 # events
 CREATE_DONE = "create_done"
@@ -28,6 +29,8 @@ DELETE_DONE = "delete_done"
 DELETE_FAILED = "delete_failed"
 LOST = "lost"  # the hypervisor no longer holds it (removed outside nativesnap)
 RETRY = "retry"  # a failed bare-metal snapshot is taken again (docs/baremetal.md)
+START = "start"  # a queued create's turn came: it runs
+CANCEL = "cancel"  # a queued create is deleted before it ran
 
 # (from, event, to). error_deleting -> deleting is nativesnap's addition to the
 # design's list: without it a failed delete could never be retried or cleaned up.
@@ -41,6 +44,9 @@ SNAPSHOT_TRANSITIONS = (
     (DELETING, DELETE_FAILED, ERROR_DELETING),
     (AVAILABLE, LOST, ERROR),
     (ERROR, RETRY, CREATING),
+    (QUEUED, START, CREATING),
+    (QUEUED, CREATE_FAILED, ERROR),
+    (QUEUED, CANCEL, DELETED),
 )
 
 # --- server statuses and task states (DESIGN §2) -------------------------------

@@ -18,6 +18,7 @@ from oslo_utils import uuidutils
 
 from nativesnap.common import states
 from nativesnap.compute import hosts
+from nativesnap.compute import queued_requests
 from nativesnap.compute import rpcapi as compute_rpcapi
 from nativesnap.conf import CONF
 from nativesnap import exception
@@ -25,6 +26,8 @@ from nativesnap import objects
 from nativesnap.objects import base as obj_base
 from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import image as image_obj
+from nativesnap.objects import queued_request as queued_obj
+from nativesnap.objects import quota
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import service as service_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -243,7 +246,21 @@ class API:
                 f"{', '.join(sorted({op.volume_id for op in in_flight}))}); "
                 "delete it once they have ended.")
 
-    def revert_server(self, context, server, snapshot, power_on):
+    def revert_server(self, context, server, snapshot, power_on, queue=False,
+                      origin=queued_obj.USER):
+        """Revert ``server`` to ``snapshot``; with ``queue``, a busy server's
+        revert waits for its turn (docs/scheduler.md)."""
+        self._check_revert(server, snapshot)
+        self._start_or_queue(
+            context, server, queue,
+            lambda records: self._start_revert(context, server, snapshot,
+                                               power_on, records),
+            lambda: queued_requests.enqueue(
+                context, server, queued_obj.REVERT, origin, snapshot,
+                params={"power_on": power_on}))
+
+    @staticmethod
+    def _check_revert(server, snapshot):
         if snapshot.server_id != server.id:
             raise exception.SnapshotNotOfServer(snapshot_id=snapshot.id,
                                                 server_id=server.id)
@@ -256,11 +273,54 @@ class API:
             raise exception.UnsupportedOperation(
                 driver=server.driver, verb="revert_to_snapshot",
                 reason="reverting to a snapshot other than the latest")
+
+    def _start_revert(self, context, server, snapshot, power_on, records):
         self._start_task(
             context, server, states.REVERTING, target_id=snapshot.id,
-            snapshot=snapshot,
+            snapshot=snapshot, records=records,
             cast=lambda reservation: self.compute_rpcapi.revert_server(
                 context, server, snapshot, power_on, reservation))
+
+    @staticmethod
+    def _start_or_queue(context, server, queue, start, enqueue):
+        """``start([])`` the task; with ``queue``, ``enqueue()`` instead
+        while the server is busy or other requests wait before this one."""
+        if queue and queued_requests.must_wait(context, server):
+            return enqueue()
+        try:
+            return start([])
+        except (exception.ServerBusy, exception.UnexpectedTaskState):
+            if not queue:
+                raise
+            return enqueue()
+
+    def start_queued(self, context, server, request):
+        """Start a queued request now that its turn came; the request's
+        record is removed in the transaction that takes the task lock."""
+        snapshot = None
+        if request.snapshot_id is not None:
+            snapshot = snapshot_obj.ServerSnapshot.get_by_id(
+                context, request.snapshot_id)
+        taken = lambda: queued_obj.QueuedRequest.remove(context,  # noqa: E731
+                                                        request.id)
+        if request.action == queued_obj.CREATE_SNAPSHOT:
+            self._start_create(context, server, snapshot, [
+                lambda: snapshot.transition(states.START), taken])
+        elif request.action == queued_obj.DELETE_SNAPSHOT:
+            self._start_delete(context, server, snapshot, [taken])
+        elif request.action == queued_obj.REVERT:
+            self._check_revert(server, snapshot)
+            self._start_revert(context, server, snapshot,
+                               (request.params or {}).get("power_on", True),
+                               [taken])
+        else:
+            raise exception.Invalid(reason=f"unknown queued action "
+                                           f"{request.action}")
+
+    @staticmethod
+    def queued_requests(context, server_ids):
+        """{server id: [QueuedRequest]}: what waits for each server."""
+        return queued_requests.by_server(context, server_ids)
 
     def resume_task(self, context, server, event):
         """Hand ``event`` (a dict) to the task that waits for it on
@@ -343,7 +403,15 @@ class API:
 
     def create_snapshot(self, context, server, name, description=None,
                         memory=False, quiesce=states.QUIESCE_PREFERRED, kind=None,
-                        include_volumes=False):
+                        include_volumes=False, queue=False,
+                        origin=queued_obj.USER, policy_id=None,
+                        scheduled_at=None, quota_credit=0, records=()):
+        """Take a snapshot; 403 over quota. With ``queue`` a busy server's
+        snapshot is recorded ``queued`` and taken when its turn comes. The
+        scheduler's take says which snapshots it is deleting to make room
+        (``quota_credit``) and what it records with it (``records``)."""
+        quota.check_snapshot(context, server.project_id, server.id,
+                             credit=quota_credit)
         snapshot = snapshot_obj.ServerSnapshot(context)
         snapshot.id = uuidutils.generate_uuid()
         snapshot.server_id = server.id
@@ -356,15 +424,35 @@ class API:
         snapshot.quiesce = quiesce
         snapshot.kind = kind
         snapshot.include_volumes = include_volumes
+        snapshot.policy_id = policy_id
+        snapshot.scheduled_at = scheduled_at
+
+        def enqueue():
+            snapshot.status = states.QUEUED
+            queued_requests.enqueue(
+                context, server, queued_obj.CREATE_SNAPSHOT, origin, snapshot,
+                records=[snapshot.create] + list(records))
+
+        self._start_or_queue(
+            context, server, queue,
+            lambda more: self._start_create(
+                context, server, snapshot,
+                [snapshot.create] + list(records) + more),
+            enqueue)
+        return snapshot
+
+    def _start_create(self, context, server, snapshot, records):
+        # Taken now, it rests on what the server runs on now (a queued one's
+        # parent is saved by its transition to creating).
         snapshot.parent_id = server.current_snapshot_id
         self._start_task(
             context, server, states.SNAPSHOTTING, target_id=snapshot.id,
-            request={"kind": kind, "memory": memory, "quiesce": quiesce,
-                     "include_volumes": include_volumes},
-            records=[snapshot.create],
+            request={"kind": snapshot.kind, "memory": snapshot.memory,
+                     "quiesce": snapshot.quiesce,
+                     "include_volumes": snapshot.include_volumes},
+            records=records,
             cast=lambda reservation: self.compute_rpcapi.create_snapshot(
                 context, server, snapshot, reservation))
-        return snapshot
 
     @staticmethod
     def _check_no_dependents(context, snapshot):
@@ -388,17 +476,32 @@ class API:
                     f"server {s.id} ({s.name}, spawned from snapshot "
                     f"{s.source_snapshot_id})" for s in dependents))
 
-    def delete_snapshot(self, context, server, snapshot):
+    def delete_snapshot(self, context, server, snapshot, queue=False,
+                        origin=queued_obj.USER):
+        """Delete a snapshot; a queued one goes at once, before it ran.
+        With ``queue`` a busy server's delete waits for its turn."""
+        if snapshot.status == states.QUEUED:
+            queued_requests.cancel_create(context, snapshot)
+            return snapshot
         self._check_no_dependents(context, snapshot)
         # Refuse a delete the state machine does not allow before taking the lock.
         states.next_snapshot_status(snapshot.id, snapshot.status, states.DELETE)
+        self._start_or_queue(
+            context, server, queue,
+            lambda records: self._start_delete(context, server, snapshot,
+                                               records),
+            lambda: queued_requests.enqueue(
+                context, server, queued_obj.DELETE_SNAPSHOT, origin, snapshot))
+        return snapshot
+
+    def _start_delete(self, context, server, snapshot, records):
+        self._check_no_dependents(context, snapshot)
         self._start_task(
             context, server, states.DELETING_SNAPSHOT, target_id=snapshot.id,
             records=[lambda: snapshot.transition(states.DELETE, fault=None,
-                                                 progress=0)],
+                                                 progress=0)] + list(records),
             cast=lambda reservation: self.compute_rpcapi.delete_snapshot(
                 context, server, snapshot, reservation))
-        return snapshot
 
     def export_snapshot(self, context, server, snapshot, image_name, disk_format,
                         image_ref=None):

@@ -28,6 +28,7 @@ from nativesnap.common import rpc
 from nativesnap.common import states
 from nativesnap.compute import assisted_volumes
 from nativesnap.compute import flatten
+from nativesnap.compute import queued_requests
 from nativesnap.compute import queues
 from nativesnap.compute import recovery
 from nativesnap.compute import ring
@@ -43,6 +44,7 @@ from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import volume_operation as operation_obj
+from nativesnap.scheduler import runner as scheduler_runner
 from nativesnap.virt import driver as virt_driver
 
 LOG = logging.getLogger(__name__)
@@ -70,10 +72,15 @@ class ComputeManager:
         self._volume_api = volume_api
         self.broken_drivers = {}  # name -> why it could not start
         self.sync = sync.Sync(self)
+        self._stop = threading.Event()
+        self._kick = threading.Event()  # a task ended: start what waits
         self.queues = queues.ServerQueues(
             lambda task, reservation: self.runner.submit(task,
-                                                         reservation=reservation))
-        self._stop = threading.Event()
+                                                         reservation=reservation),
+            on_done=lambda task: self._kick.set())
+        self._compute_api = None
+        self.scheduler = scheduler_runner.Scheduler(
+            self.host, None, self.free_space)
         self._threads = []
         self._events = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
         self._rpc_server = None
@@ -155,8 +162,14 @@ class ComputeManager:
             messaging.Target(topic=rpcapi.TOPIC, server=self.host), [self])
         self._rpc_server.start()
         self.membership.start(context)
+        if self.scheduler.compute_api is None:
+            # The compute service asks the API side like a user would: its
+            # scheduled and queued requests take the same checks and locks.
+            from nativesnap.compute import api as compute_api
+            self.scheduler.set_compute_api(compute_api.API())
         for name, target in (("events", self._event_loop),
-                             ("periodic", self._periodic_loop)):
+                             ("periodic", self._periodic_loop),
+                             ("scheduler", self._scheduler_loop)):
             thread = threading.Thread(target=target, args=(context, sync_interval),
                                       name=f"nativesnap-compute-{name}",
                                       daemon=True)
@@ -166,6 +179,7 @@ class ComputeManager:
     def stop_serving(self):
         """Stop taking RPC requests and the periodic work."""
         self._stop.set()
+        self._kick.set()
         self.membership.stop()
         if self._rpc_server is not None:
             self._rpc_server.stop()
@@ -539,6 +553,34 @@ class ComputeManager:
     def knows(self, task_id):
         """True while task ``task_id`` waits for its turn, queues or runs."""
         return self.queues.knows(task_id) or self.runner.knows(task_id)
+
+    def free_space(self, context, server):
+        """The free space where ``server``'s next snapshot would land, as
+        its driver reports it (None: unknown)."""
+        return self.driver_for(server).free_space(context, server)
+
+    def _scheduler_loop(self, context, _interval):
+        """Start queued requests as soon as a task ends (and every second);
+        every ``[scheduler] run_interval`` s the snapshot policies' run and
+        the retries of failed deletes (docs/scheduler.md)."""
+        next_run = time.monotonic() + min(5.0, CONF.scheduler.run_interval)
+        api = self.scheduler.compute_api
+        while not self._stop.is_set():
+            self._kick.wait(WAIT_CHECK_SECONDS)
+            self._kick.clear()
+            if self._stop.is_set():
+                return
+            try:
+                queued_requests.start_all(api, context, self.host)
+                if CONF.scheduler.enabled:
+                    self.scheduler.prune(context)
+                if time.monotonic() >= next_run:
+                    next_run = time.monotonic() + CONF.scheduler.run_interval
+                    if CONF.scheduler.enabled:
+                        self.scheduler.run(context)
+                    self.scheduler.retry_deletes(context)
+            except Exception:
+                LOG.exception("The scheduler of the compute service failed")
 
     def _periodic_loop(self, context, sync_interval):
         """Every second the waits; every ``sync_interval`` s (unless 0) the

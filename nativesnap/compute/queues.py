@@ -33,10 +33,13 @@ class _Waiting:
 
 
 class ServerQueues:
-    """``run(task, reservation)`` puts a task whose turn came in the pool."""
+    """``run(task, reservation)`` puts a task whose turn came in the pool;
+    ``on_done(task)`` hears of every task's end (queued requests wait for
+    it, docs/scheduler.md)."""
 
-    def __init__(self, run):
+    def __init__(self, run, on_done=None):
         self._run = run
+        self._on_done = on_done
         self._lock = threading.Lock()
         self._queues = {}  # server id -> deque of _Waiting, the head running
 
@@ -75,6 +78,8 @@ class ServerQueues:
                 del self._queues[server_id]
         if following is not None:
             self._start(following)
+        if self._on_done is not None:
+            self._on_done(task)
 
     def expire(self):
         """Fail the waiting tasks whose wait ran out (the running ones run)."""

@@ -45,7 +45,7 @@ SEND_RETRIES = 1
 # the rabbit driver lets kombu's through).
 _BROKER_ERRORS = (messaging.MessageDeliveryFailure,
                   kombu_exceptions.OperationalError, ConnectionError)
-RPC_API_VERSION = "1.2"
+RPC_API_VERSION = "1.3"
 
 # The version each method is sent at: the one that brought it.
 METHOD_VERSIONS = {
@@ -83,6 +83,8 @@ OBJECT_VERSIONS = {
     "1.0": _OBJECTS_1_0,
     "1.1": _OBJECTS_1_1,
     "1.2": dict(_OBJECTS_1_1, Server="1.3"),   # provision_state
+    # ServerSnapshot 1.1: policy_id, scheduled_at, delete retries, queued
+    "1.3": dict(_OBJECTS_1_1, Server="1.3", ServerSnapshot="1.1"),
 }
 
 

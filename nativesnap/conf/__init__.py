@@ -13,6 +13,7 @@ from nativesnap.conf import image
 from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
 from nativesnap.conf import rbd
+from nativesnap.conf import scheduler
 from nativesnap.conf import upgrade_levels
 from nativesnap.conf import vmware
 
@@ -31,3 +32,4 @@ messaging.register_opts(CONF)
 vmware.register_opts(CONF)
 baremetal.register_opts(CONF)
 upgrade_levels.register_opts(CONF)
+scheduler.register_opts(CONF)

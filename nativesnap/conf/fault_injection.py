@@ -20,6 +20,12 @@ opts = [
                      "are the fixed list in docs/reliability.md; an unknown "
                      "one stops the service at start-up. Empty (the default) "
                      "turns every failpoint off."),
+    cfg.StrOpt("scheduler_clock_file",
+               help="Testing only: the scheduler of snapshot policies reads "
+                    "the time from this file (one ISO 8601 timestamp with its "
+                    "UTC offset) instead of the system clock, so that a test "
+                    "can run days of schedule in seconds. Unset (the "
+                    "default), the system clock."),
 ]
 
 

@@ -371,8 +371,10 @@ def server_destroy(context, server_id):
     """Remove a server record and its snapshot records; its images stay
     (an image outlives its snapshot and server, and is removed on its own)."""
     with writer(context) as session:
-        session.query(models.Snapshot).filter_by(server_id=server_id).delete(
-            synchronize_session=False)
+        for model in (models.Snapshot, models.PolicyAttachment,
+                      models.QueuedRequest):
+            session.query(model).filter_by(server_id=server_id).delete(
+                synchronize_session=False)
         session.query(models.VolumeAttachment).filter_by(
             server_id=server_id).delete(synchronize_session=False)
         count = session.query(models.Server).filter_by(id=server_id).delete(

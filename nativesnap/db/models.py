@@ -90,6 +90,7 @@ class Snapshot(BASE, NativesnapBase):
         sa.Index("snapshots_server_id_created_at_idx", "server_id", "created_at"),
         sa.Index("snapshots_project_id_created_at_idx", "project_id", "created_at"),
         sa.Index("snapshots_status_idx", "status"),
+        sa.Index("snapshots_policy_id_idx", "policy_id"),
     )
 
     id = sa.Column(sa.String(36), primary_key=True)
@@ -113,6 +114,13 @@ class Snapshot(BASE, NativesnapBase):
     disks = sa.Column(db_types.JsonEncodedList, nullable=False, default=list)
     driver_info = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
     fault = sa.Column(NullableJson, nullable=True)
+    # The snapshot policy that took it, and the schedule slot it was taken
+    # for (retention buckets by it); failed deletes retried with back-off.
+    policy_id = sa.Column(sa.String(36), nullable=True)
+    scheduled_at = sa.Column(sa.DateTime, nullable=True)
+    delete_attempts = sa.Column(sa.Integer, nullable=False, default=0,
+                                server_default="0")
+    retry_at = sa.Column(sa.DateTime, nullable=True)
 
 
 class Image(BASE, NativesnapBase):
@@ -223,3 +231,85 @@ class Service(BASE, NativesnapBase):
     disabled = sa.Column(sa.Boolean, nullable=False, default=False)
     disabled_reason = sa.Column(sa.String(255), nullable=True)
     last_seen_at = sa.Column(sa.DateTime, nullable=True)
+
+
+class SnapshotPolicy(BASE, NativesnapBase):
+    """A schedule, what to take and a retention rule (docs/scheduler.md)."""
+
+    __tablename__ = "snapshot_policies"
+    __table_args__ = (
+        sa.Index("snapshot_policies_project_id_idx", "project_id"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    name = sa.Column(sa.String(255), nullable=False)
+    description = sa.Column(sa.Text, nullable=True)
+    interval_minutes = sa.Column(sa.Integer, nullable=True)
+    cron = sa.Column(sa.String(255), nullable=True)
+    timezone = sa.Column(sa.String(64), nullable=False)
+    memory = sa.Column(sa.Boolean, nullable=False)
+    quiesce = sa.Column(sa.String(16), nullable=False)
+    include_volumes = sa.Column(sa.Boolean, nullable=False)
+    name_template = sa.Column(sa.String(255), nullable=False)
+    keep_last = sa.Column(sa.Integer, nullable=False)
+    keep_hourly = sa.Column(sa.Integer, nullable=False)
+    keep_daily = sa.Column(sa.Integer, nullable=False)
+    keep_weekly = sa.Column(sa.Integer, nullable=False)
+    keep_monthly = sa.Column(sa.Integer, nullable=False)
+    keep_yearly = sa.Column(sa.Integer, nullable=False)
+    enabled = sa.Column(sa.Boolean, nullable=False)
+
+
+class PolicyAttachment(BASE, NativesnapBase):
+    """A policy attached to a server, with that pair's runs."""
+
+    __tablename__ = "policy_attachments"
+    __table_args__ = (
+        sa.Index("policy_attachments_server_id_idx", "server_id"),
+        sa.Index("policy_attachments_next_run_at_idx", "next_run_at"),
+    )
+
+    policy_id = sa.Column(sa.String(36), sa.ForeignKey("snapshot_policies.id"),
+                          primary_key=True)
+    server_id = sa.Column(sa.String(36), sa.ForeignKey("servers.id"),
+                          primary_key=True)
+    last_run_at = sa.Column(sa.DateTime, nullable=True)
+    next_run_at = sa.Column(sa.DateTime, nullable=True)
+    outcome = sa.Column(NullableJson, nullable=True)
+    # Set when the pair's snapshots may need pruning (a take, a changed
+    # retention); the scheduler looks at only those pairs' snapshots.
+    prune_due = sa.Column(sa.Boolean, nullable=False, default=False,
+                          server_default=sa.false())
+
+
+class Quota(BASE, NativesnapBase):
+    """A project's limit of one resource; absent, ``[quota]``'s default."""
+
+    __tablename__ = "quotas"
+
+    project_id = sa.Column(sa.String(255), primary_key=True)
+    resource = sa.Column(sa.String(64), primary_key=True)
+    hard_limit = sa.Column(sa.Integer, nullable=False)
+
+
+class QueuedRequest(BASE, NativesnapBase):
+    """A mutation waiting for its busy server's turn (docs/scheduler.md)."""
+
+    __tablename__ = "queued_requests"
+    __table_args__ = (
+        sa.Index("queued_requests_server_id_idx", "server_id", "created_at"),
+    )
+
+    id = sa.Column(sa.String(36), primary_key=True)
+    server_id = sa.Column(sa.String(36), sa.ForeignKey("servers.id"),
+                          nullable=False)
+    action = sa.Column(sa.String(32), nullable=False)
+    snapshot_id = sa.Column(sa.String(36), nullable=True)
+    params = sa.Column(NullableJson, nullable=True)
+    project_id = sa.Column(sa.String(255), nullable=False)
+    user_id = sa.Column(sa.String(255), nullable=True)
+    roles = sa.Column(NullableJson, nullable=True)
+    origin = sa.Column(sa.String(16), nullable=False)
+    expires_at = sa.Column(sa.DateTime, nullable=False)

@@ -10,4 +10,6 @@ def register_all():
     __import__("nativesnap.objects.volume_attachment")
     __import__("nativesnap.objects.baremetal_node")
     __import__("nativesnap.objects.service")
+    __import__("nativesnap.objects.policy")
+    __import__("nativesnap.objects.queued_request")
 

@@ -4,6 +4,7 @@ from oslo_utils import uuidutils
 
 from nativesnap.common import states
 from nativesnap.db import api as db
+from nativesnap.db import queue as queue_db
 from nativesnap.objects import base
 from nativesnap.objects import fields
 
@@ -14,7 +15,9 @@ SORT_KEYS = db.SNAPSHOT_SORT_KEYS
 @base.NativesnapObjectRegistry.register
 class ServerSnapshot(base.NativesnapObject):
     # Version 1.0: initial version
-    VERSION = "1.0"
+    # Version 1.1: policy_id, scheduled_at, delete_attempts, retry_at; the
+    #              status queued (docs/scheduler.md)
+    VERSION = "1.1"
 
     fields = {
         "id": fields.UUIDField(),
@@ -40,7 +43,21 @@ class ServerSnapshot(base.NativesnapObject):
         "fault": fields.JsonField(nullable=True),
         "created_at": fields.DateTimeField(nullable=True),
         "updated_at": fields.DateTimeField(nullable=True),
+        # The policy that took it and the schedule slot it was taken for.
+        "policy_id": fields.UUIDField(nullable=True),
+        "scheduled_at": fields.DateTimeField(nullable=True),
+        # A failed delete is tried again with back-off (docs/scheduler.md).
+        "delete_attempts": fields.NonNegativeIntegerField(default=0),
+        "retry_at": fields.DateTimeField(nullable=True),
     }
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        version = tuple(int(n) for n in target_version.split("."))
+        if version < (1, 1):
+            for name in ("policy_id", "scheduled_at", "delete_attempts",
+                         "retry_at"):
+                primitive.pop(name, None)
 
     @classmethod
     def get_by_id(cls, context, snapshot_id):
@@ -123,6 +140,12 @@ class ServerSnapshotList(base.NativesnapObjectListBase, base.NativesnapObject):
     def get_by_status(cls, context, host, statuses):
         return cls._from_rows(context, ServerSnapshot,
                               db.snapshot_get_by_status(context, host, statuses))
+
+    @classmethod
+    def get_deletes_to_retry(cls, context, host, now, max_attempts):
+        """``host``'s snapshots left error_deleting whose retry is due."""
+        return cls._from_rows(context, ServerSnapshot, queue_db.deletes_to_retry(
+            context, host, now, max_attempts))
 
     @classmethod
     def get_children(cls, context, snapshot_id):

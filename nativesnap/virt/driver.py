@@ -83,6 +83,48 @@ class SnapshotResult:
 
 
 @dataclasses.dataclass
+class FreeSpace:
+    """Free space where a server's next snapshot would be written, for the
+    scheduler's storage guard (``[scheduler] min_free_percent``): the
+    filesystem of libvirt's overlays, a Ceph pool, a vSphere datastore.
+
+    ``str()`` is "<where> has 4.2 % free", the start of the reason a skipped
+    take records. A driver with several places (several disks) reports the
+    tightest (``tightest``); one that cannot tell returns None, never a
+    FreeSpace without a size.
+    """
+
+    free_bytes: int
+    total_bytes: int
+    #: what it is, for people: "libvirt overlay directory /var/lib/...",
+    #: "Ceph pool vms", "datastore datastore1"
+    where: str
+
+    def __post_init__(self):
+        if self.total_bytes <= 0 or self.free_bytes < 0:
+            raise ValueError(f"{self.where}: free {self.free_bytes} of "
+                             f"{self.total_bytes} bytes is not a size")
+
+    @property
+    def percent_free(self):
+        """Free space in per cent of the total (0..100)."""
+        return 100.0 * min(self.free_bytes, self.total_bytes) / self.total_bytes
+
+    def __str__(self):
+        return f"{self.where} has {self.percent_free:.1f} % free"
+
+
+def tightest(spaces):
+    """The FreeSpace with the least per cent free among ``spaces`` (Nones,
+    places that cannot tell, left out; ties: the fewest bytes free), or None
+    when none can tell."""
+    known = [s for s in spaces if s is not None]
+    if not known:
+        return None
+    return min(known, key=lambda s: (s.percent_free, s.free_bytes))
+
+
+@dataclasses.dataclass
 class RevertResult:
     status: str  # the server's status afterwards
     server_driver_info: dict | None = None
@@ -346,6 +388,16 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         named by it), if there is one; whether there was. Refuses
         (SnapshotInUse) while something else was cloned from it."""
         return False
+
+    def free_space(self, context, server):
+        """Free space where the server's next snapshot would be written: a
+        FreeSpace (the tightest place when there are several), or None
+        when the driver cannot tell (the default; also when the server's
+        hypervisor object is gone, which its snapshot then reports). Read
+        only, bounded as any call to the hypervisor; the storage guard
+        calls it before each scheduled take. The hypervisor's errors are
+        raised as for any verb (DriverError)."""
+        return None
 
     # --- optional interfaces and events ------------------------------------
 

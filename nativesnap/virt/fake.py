@@ -19,7 +19,9 @@ per server what the fake does:
 - ``wait-*``: a snapshot's driver call waits (``[fake] wait_seconds``) for an
   outside event (``resume_task``): ``{"result": "ok"}`` finishes it,
   ``{"result": "fail"}`` fails it, ``{"result": "again"}`` waits anew.
-Anything else is a running server with every capability.
+Anything else is a running server with every capability. Every server's
+snapshots land on one 100 GiB store, ``[fake] free_percent`` of it free, so
+tests of the storage guard set the free space they need.
 """
 
 import hashlib
@@ -50,9 +52,17 @@ fake_opts = [
     cfg.FloatOpt("wait_seconds", default=5.0, min=0,
                  help="Seconds a snapshot of a wait-* server waits for its "
                       "outside event before it fails."),
+    cfg.FloatOpt("free_percent", default=100.0, min=0, max=100,
+                 help="Free space the fake reports for every server's "
+                      "snapshots, in per cent of its 100 GiB (the storage "
+                      "guard's [scheduler] min_free_percent is compared "
+                      "with it)."),
 ]
 CONF.register_group(fake_group)
 CONF.register_opts(fake_opts, group=fake_group)
+
+#: the size of the fake's storage (free_space)
+FAKE_STORAGE_BYTES = 100 * 1024 ** 3
 
 
 class FakeDriver(driver.ComputeDriver):
@@ -231,6 +241,11 @@ class FakeDriver(driver.ComputeDriver):
             f.write(data)
         return driver.ExportResult(size_bytes=len(data),
                                    sha256=hashlib.sha256(data).hexdigest())
+
+    def free_space(self, context, server):
+        free = int(FAKE_STORAGE_BYTES * CONF.fake.free_percent / 100)
+        return driver.FreeSpace(free_bytes=free, total_bytes=FAKE_STORAGE_BYTES,
+                                where="the fake's storage")
 
     def drop_snapshot(self, ref, snapshot_id):
         """Test helper: a snapshot removed outside nativesnap."""

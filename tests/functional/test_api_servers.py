@@ -37,7 +37,7 @@ def test_root_lists_version_v1_without_a_token(api):
     (version,) = body["versions"]
     assert version["id"] == "v1"
     assert version["status"] == "CURRENT"
-    assert (version["min_version"], version["version"]) == ("1.0", "1.1")
+    assert (version["min_version"], version["version"]) == ("1.0", "1.2")
     assert resp.headers[h.MICROVERSION] == "snapshot 1.0"
     assert resp.headers["Vary"] == h.MICROVERSION
     assert resp.headers["X-OpenStack-Request-Id"].startswith("req-")
@@ -50,7 +50,7 @@ def test_v1_shows_its_version_document_without_a_token_and_echoes_latest(api):
     assert body["version"]["id"] == "v1"
     links = {link["rel"]: link["href"] for link in body["version"]["links"]}
     assert links["describedby"].endswith("/v1/openapi.json")
-    assert resp.headers[h.MICROVERSION] == "snapshot 1.1"
+    assert resp.headers[h.MICROVERSION] == "snapshot 1.2"
 
 
 def test_openapi_document_is_served_with_a_token_and_refused_without(api):

@@ -230,9 +230,9 @@ VERSION_CASES = {
     "malformed-version": ("snapshot 1.x", 400, ["OpenStack-API-Version", "1.x"]),
     "missing-version": ("snapshot", 400, ["OpenStack-API-Version"]),
     "leading-zero": ("snapshot 1.01", 400, ["1.01"]),
-    "too-high-minor": ("snapshot 1.99", 406, ["1.99", "1.0", "1.1"]),
-    "next-major": ("snapshot 2.0", 406, ["2.0", "1.1"]),
-    "next-minor": ("snapshot 1.2", 406, ["1.2", "1.1"]),
+    "too-high-minor": ("snapshot 1.99", 406, ["1.99", "1.0", "1.2"]),
+    "next-major": ("snapshot 2.0", 406, ["2.0", "1.2"]),
+    "next-minor": ("snapshot 1.3", 406, ["1.3", "1.2"]),
 }
 
 

@@ -54,11 +54,11 @@ class CountingConnection:
 
 def test_client_negotiates_the_highest_shared_microversion_and_sends_it(
         client):
-    assert client.server_versions() == ("1.0", "1.1")
-    assert client.api_version == "1.1"
+    assert client.server_versions() == ("1.0", "1.2")
+    assert client.api_version == "1.2"
     server = adopt(client)
     snap = available(client, server)
-    # Only a request sent with 1.1 gets a snapshot view with its images.
+    # Only a request sent with 1.1 or later gets a snapshot view with its images.
     assert snap.images == []
 
 
@@ -74,7 +74,7 @@ def test_a_pinned_microversion_is_sent_and_one_outside_the_range_refused(
     # What the server itself answers for a version it does not serve: 406.
     with pytest.raises(exceptions.NotAcceptable) as err:
         old._conn.request("GET", "/v1/servers", microversion="1.9")
-    assert "between 1.0 and 1.1" in err.value.message
+    assert "between 1.0 and 1.2" in err.value.message
 
 
 def test_a_keystoneauth_session_works_in_place_of_endpoint_and_token(

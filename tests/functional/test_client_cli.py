@@ -604,7 +604,7 @@ def test_microversion_can_be_pinned_from_the_environment(client_api,
     assert "images" not in shown  # 1.1 added them
     cli.fails(cli.run(client_api, "server", "list", token=admin_token,
                       env={"NATIVESNAP_API_VERSION": "1.9"}),
-              "supports microversions 1.0-1.1, not 1.9")
+              "supports microversions 1.0-1.2, not 1.9")
 
 
 # --- help and completion ------------------------------------------------------

@@ -69,7 +69,8 @@ MEMBER = f"member:{PROJECT}"
 TOKENS = [ADMIN, MEMBER] * 4 + [None, "not a token"]
 # The microversion header: mostly served versions, some not.
 MICROVERSIONS = [None, "snapshot 1.1", None, "snapshot 1.0", "snapshot latest",
-                 "compute 2.1, snapshot 1.1", "snapshot 1.2", "snapshot 1.x"]
+                 "compute 2.1, snapshot 1.1", "snapshot 1.2", "snapshot 1.3",
+                 "snapshot 1.x"]
 # How well-formed ids in the path and body are aimed: at a fresh server made
 # for the case, at the long-lived seed servers, or left as generated.
 AIMS = ["fresh", "seed", "seed", "other-server", "generated", "generated"]
@@ -123,7 +124,12 @@ class Seeds:
     server has volume ``<id>`` attached (another after every assisted create
     that got through), and the cases' volume ids are aimed at it, so
     assisted volume snapshot requests reach the compute service and the
-    driver.
+    driver. A snapshot policy of the fuzz project (disabled, so the
+    scheduler leaves the seeds alone) is attached to the seed server, and
+    policy ids in paths and bodies are aimed at it, prunes at that server,
+    quota sets at the fuzz project; the policy and the project's quotas are
+    put back after every change that got through (a quota of 0 would refuse
+    the seeds' own snapshots).
     """
 
     def __init__(self, api):
@@ -136,6 +142,7 @@ class Seeds:
         self.node_token = None
         self.bare_metal = None
         self.service = None
+        self.policy = None
         self.stale = True
         self.fresh = None
         self.aimed = None
@@ -179,6 +186,9 @@ class Seeds:
     def refresh(self):
         if not self.stale:
             return
+        # The fuzz project's own quotas, back to the defaults (unlimited).
+        resp = self._call("DELETE", f"/v1/os-quota-sets/{PROJECT}")
+        assert resp.status_code == 204, resp.text
         self.server = self._live_server(self.server)
         self.other_server = self._live_server(self.other_server)
         self.volume_server = self._live_server(
@@ -188,7 +198,33 @@ class Seeds:
         self.image = self._active_image(self.image)
         self.node = self._live_node(self.node)
         self.service = self._enabled_service()
+        self.policy = self._seed_policy(self.policy)
         self.stale = False
+
+    def _seed_policy(self, policy_id):
+        """The seed policy, as made (a case may have changed it), attached
+        to the seed server (remade once deleted)."""
+        seed = {"name": "fuzz-seed", "cron": "0 3 1 1 *", "keep_last": 2,
+                "enabled": False, "timezone": "UTC", "description": None,
+                "memory": False, "quiesce": "preferred",
+                "include_volumes": False, "name_template": "{policy}-{server}"}
+        if policy_id is not None:
+            path = f"/v1/snapshot-policies/{policy_id}"
+            resp = self._call("PUT", path, json={"snapshot_policy": dict(
+                seed, **{f"keep_{rule}": 0 for rule in (
+                    "hourly", "daily", "weekly", "monthly", "yearly")})})
+            if resp.status_code != 200:
+                policy_id = None
+        if policy_id is None:
+            resp = self._call("POST", "/v1/snapshot-policies",
+                              json={"snapshot_policy": dict(
+                                  seed, project_id=PROJECT)})
+            policy_id = h.ok(resp, 201)["snapshot_policy"]["id"]
+        resp = self._call("POST",
+                          f"/v1/servers/{self.server}/snapshot-policies",
+                          json={"policy_id": policy_id})
+        assert resp.status_code in (200, 409), resp.text
+        return policy_id
 
     def _enabled_service(self):
         """The id of this API's own compute service, enabled again (a
@@ -299,6 +335,10 @@ class Seeds:
             params["node_id"] = self.node
         if _uuid(params.get("service_id")):
             params["service_id"] = self.service
+        if _uuid(params.get("policy_id")):
+            params["policy_id"] = self.policy
+        if "project_id" in params and pick % 3 != 2:
+            params["project_id"] = PROJECT
         if _uuid(params.get("snapshot_id")):
             # Now and then a snapshot of another server under this one.
             params["snapshot_id"] = own if pick % 3 != 2 else (
@@ -313,8 +353,13 @@ class Seeds:
                                "/v1/baremetal/nodes": self.node}.get(
                 case.operation.path, own)
         body = case.body
+        if isinstance(body, dict) and _uuid(body.get("policy_id")):
+            body["policy_id"] = self.policy  # an attach
         if isinstance(body, dict) and len(body) == 1:
             inner = next(iter(body.values()))
+            if (isinstance(inner, dict) and "prune" in body
+                    and _uuid(inner.get("server_id"))):
+                inner["server_id"] = self.server  # the policy's server
             if isinstance(inner, dict) and _uuid(inner.get("snapshot_id")):
                 inner["snapshot_id"] = own
             if isinstance(inner, dict) and _uuid(inner.get("volume_id")):
@@ -344,8 +389,10 @@ class Seeds:
             self.volume_id = str(uuid.uuid4())
             self.volume_server = None
             self.stale = True
-        if label.startswith("PUT /v1/os-services"):
-            self.stale = True  # enabled again before the next case
+        if label.startswith(("PUT /v1/os-services", "PUT /v1/os-quota-sets",
+                             "PUT /v1/snapshot-policies")):
+            # Enabled, unlimited, as seeded again before the next case.
+            self.stale = True
         deleted = label.startswith("DELETE ")
         spawned = label == "POST /v1/servers" and self.aimed == "fresh"
         if deleted:

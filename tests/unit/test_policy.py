@@ -43,7 +43,10 @@ ADMIN_RULES = ["nativesnap:servers:adopt", "nativesnap:servers:list:all_projects
                "nativesnap:baremetal_nodes:list",
                "nativesnap:baremetal_nodes:show",
                "nativesnap:baremetal_nodes:delete",
-               "nativesnap:servers:spawn:node"]
+               "nativesnap:servers:spawn:node",
+               "nativesnap:snapshot_policies:list:all_projects",
+               "nativesnap:os_quota_sets:update",
+               "nativesnap:os_quota_sets:delete"]
 
 
 def test_every_documented_rule_has_a_default_in_code():
@@ -51,7 +54,11 @@ def test_every_documented_rule_has_a_default_in_code():
     assert set(ADMIN_RULES) <= names
     assert {"nativesnap:servers:show", "nativesnap:servers:revert",
             "nativesnap:snapshots:create", "nativesnap:snapshots:delete",
-            "nativesnap:snapshots:export"} <= set(PROJECT_RULES)
+            "nativesnap:snapshots:export",
+            "nativesnap:snapshot_policies:create",
+            "nativesnap:snapshot_policies:prune",
+            "nativesnap:snapshot_policies:server:attach",
+            "nativesnap:os_quota_sets:show"} <= set(PROJECT_RULES)
     assert len(names) == len(policies.list_rules())  # no rule registered twice
 
 

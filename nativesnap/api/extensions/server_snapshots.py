@@ -1,6 +1,7 @@
 """/v1/servers/{server_id}/snapshots and /v1/snapshots."""
 
 from nativesnap.api.extensions import common
+from nativesnap.api import microversion
 from nativesnap.api.schemas import server_snapshots as schema
 from nativesnap.api import validation
 from nativesnap.api.views import common as common_view
@@ -8,6 +9,7 @@ from nativesnap.api.views import images as image_view
 from nativesnap.api.views import snapshots as view
 from nativesnap.api import wsgi
 from nativesnap.common import states
+from nativesnap import exception
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
@@ -30,9 +32,27 @@ def _images_by_snapshot(req, snapshots):
 
 def _views(req, snapshots, current_ids):
     images = _images_by_snapshot(req, snapshots)
+    policy_fields = req.is_version(microversion.QUEUE)
     return [view.show(req, s, current_ids.get(s.server_id),
-                      None if images is None else images[s.id])
+                      None if images is None else images[s.id],
+                      policy_fields=policy_fields)
             for s in snapshots]
+
+
+def queue_asked(req, value, where):
+    """Whether a mutation asks to wait in a busy server's queue (``value``:
+    the validated ``queue`` of its body or query string, None when absent).
+    Microversion 1.2 brought it: before, asking is a 400 that says so."""
+    if value is None:
+        return False
+    if not req.is_version(microversion.QUEUE):
+        version = microversion.fmt(microversion.QUEUE)
+        raise exception.ValidationError(
+            where=where,
+            reason=f"'queue' needs microversion {version} or later "
+                   f"({microversion.HEADER}: {microversion.SERVICE_TYPE} "
+                   f"{version})")
+    return common.is_true(value)
 
 
 def snapshot_body(req, snapshot, current_snapshot_id):
@@ -87,13 +107,15 @@ class ServerSnapshotsController(wsgi.Controller):
         context = req.context
         server = common.get_server(context, server_id, POLICY % "create")
         args = body["snapshot"]
+        queue = queue_asked(req, args.get("queue"), "request body")
         current = server.current_snapshot_id  # the task may change it any moment
         snapshot = self.compute_api.create_snapshot(
             context, server, args["name"], description=args.get("description"),
             memory=args.get("memory", False),
             quiesce=args.get("quiesce", states.QUIESCE_PREFERRED),
             kind=args.get("kind"), include_volumes=args.get("include_volumes",
-                                                            False))
+                                                            False),
+            queue=queue)
         return wsgi.ResponseObject(
             self._one(req, snapshot, current), code=202,
             headers={"Location": self._location(req, server.id, snapshot.id)})
@@ -107,12 +129,15 @@ class ServerSnapshotsController(wsgi.Controller):
 
     @wsgi.response(202)
     @wsgi.expected_errors((400, 404, 409))
+    @validation.query_schema(schema.delete_query)
     def delete(self, req, server_id, snapshot_id):
         context = req.context
+        queue = queue_asked(req, req.GET.get("queue"), "query string")
         server = common.get_server(context, server_id, POLICY % "delete")
         snapshot = common.get_snapshot(context, server, snapshot_id)
         current = server.current_snapshot_id  # the task may change it any moment
-        snapshot = self.compute_api.delete_snapshot(context, server, snapshot)
+        snapshot = self.compute_api.delete_snapshot(context, server, snapshot,
+                                                    queue=queue)
         return wsgi.ResponseObject(
             self._one(req, snapshot, current), code=202,
             headers={"Location": self._location(req, server.id, snapshot.id)})

@@ -3,6 +3,7 @@ and for bare-metal servers abort_snapshot and retry_snapshot."""
 
 from nativesnap.api.extensions import common
 from nativesnap.api.extensions import server_snapshots
+from nativesnap.api import microversion
 from nativesnap.api.schemas import servers as schema
 from nativesnap.api import validation
 from nativesnap.api.views import common as common_view
@@ -27,6 +28,21 @@ class ServersController(wsgi.Controller):
     def _location(self, req, server_id):
         return f"{req.base_url()}/v1/servers/{server_id}"
 
+    def _views(self, req, servers):
+        """The views of ``servers``; from microversion 1.2 with the
+        requests waiting in each one's queue (docs/scheduler.md)."""
+        queued = None
+        if req.is_version(microversion.QUEUE) and servers:
+            queued = self.compute_api.queued_requests(
+                req.context, [s.id for s in servers])
+        return [view.show(req, s, None if queued is None
+                          else queued.get(s.id, [])) for s in servers]
+
+    def _new(self, req, server):
+        """The view of a server just made: nothing waits for it yet."""
+        return view.show(req, server, [] if req.is_version(microversion.QUEUE)
+                         else None)
+
     @wsgi.expected_errors((400, 403))
     @validation.query_schema(schema.index_query)
     def index(self, req):
@@ -38,7 +54,7 @@ class ServersController(wsgi.Controller):
         servers = server_obj.ServerList.get_all(
             context, project_id=project_id,
             filters=filters, **page)
-        items = [view.show(req, s) for s in servers]
+        items = self._views(req, list(servers))
         body = {"servers": items}
         links = common_view.next_link(req, items, page["limit"])
         if links:
@@ -49,7 +65,7 @@ class ServersController(wsgi.Controller):
     def show(self, req, server_id):
         server = common.get_server(req.context, server_id, POLICY % "show")
         # The record, kept current by the compute service: no driver is asked.
-        return {"server": view.show(req, server)}
+        return {"server": self._views(req, [server])[0]}
 
     @wsgi.response(201)
     @wsgi.expected_errors((400, 403, 404, 409))
@@ -70,7 +86,7 @@ class ServersController(wsgi.Controller):
             inner.get("project_id") or context.project_id,
             host=inner.get("host"))
         return wsgi.ResponseObject(
-            {"server": view.show(req, server)}, code=201,
+            {"server": self._new(req, server)}, code=201,
             headers={"Location": self._location(req, server.id)})
 
     def _spawn(self, req, body):
@@ -88,7 +104,7 @@ class ServersController(wsgi.Controller):
             context, snapshot, inner["name"], inner.get("linked", True),
             inner.get("power_on", True), node=inner.get("node"))
         return wsgi.ResponseObject(
-            {"server": view.show(req, server)}, code=202,
+            {"server": self._new(req, server)}, code=202,
             headers={"Location": self._location(req, server.id)})
 
     @wsgi.response(204)
@@ -106,6 +122,8 @@ class ServersController(wsgi.Controller):
         context = req.context
         server = common.get_server(context, server_id, POLICY % "revert")
         args = body["revert"]
+        queue = server_snapshots.queue_asked(req, args.get("queue"),
+                                             "request body")
         snapshot_id = args["snapshot_id"].lower()
         try:
             snapshot = common.get_any_snapshot(context, snapshot_id,
@@ -115,7 +133,7 @@ class ServersController(wsgi.Controller):
         if snapshot.project_id != server.project_id:
             raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
         self.compute_api.revert_server(context, server, snapshot,
-                                   args.get("power_on", True))
+                                       args.get("power_on", True), queue=queue)
         return wsgi.ResponseObject(
             None, code=202, headers={"Location": self._location(req, server.id)})
 

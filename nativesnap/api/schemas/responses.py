@@ -3,6 +3,8 @@ check real answers against it)."""
 
 from nativesnap.common import states
 from nativesnap.objects import fields
+from nativesnap.objects import policy as policy_obj
+from nativesnap.objects import queued_request as queued_obj
 
 _nullable_str = {"type": ["string", "null"]}
 _nullable_progress = {"type": ["integer", "null"], "minimum": 0, "maximum": 100}
@@ -25,6 +27,22 @@ fault = {
     },
     "description": "Nova's fault body, e.g. {\"itemNotFound\": {\"code\": 404, "
                    "\"message\": \"...\"}}.",
+}
+
+queued_request = {
+    "type": "object",
+    "required": ["id", "action", "snapshot_id", "origin", "created_at",
+                 "expires_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "action": {"type": "string", "enum": list(queued_obj.ACTIONS)},
+        "snapshot_id": _nullable_str,
+        "origin": {"type": "string",
+                   "enum": [queued_obj.USER, queued_obj.SCHEDULER]},
+        "created_at": _nullable_str,
+        "expires_at": _nullable_str,
+    },
+    "additionalProperties": False,
 }
 
 server = {
@@ -56,6 +74,9 @@ server = {
         "created_at": _nullable_str,
         "updated_at": _nullable_str,
         "links": _links,
+        "queued": {"type": "array", "items": queued_request,
+                   "description": "Since microversion 1.2: the requests "
+                                  "waiting for the server, oldest first."},
     },
 }
 
@@ -114,6 +135,13 @@ snapshot = {
         "links": _links,
         "images": {"type": "array", "items": image,
                    "description": "Since microversion 1.1."},
+        "policy_id": {"type": ["string", "null"],
+                      "description": "Since microversion 1.2: the snapshot "
+                                     "policy that took it (null: a person "
+                                     "did)."},
+        "scheduled_at": {"type": ["string", "null"],
+                         "description": "Since microversion 1.2: the "
+                                        "schedule slot it was taken for."},
     },
 }
 
@@ -220,6 +248,114 @@ compute_service = {
     "additionalProperties": False,
 }
 
+_keep = {"type": "integer", "minimum": 0}
+
+policy_outcome = {
+    "type": ["object", "null"],
+    "description": "What the last run did for the server (null: no run "
+                   "yet).",
+    "properties": {
+        "at": _nullable_str,
+        "taken": _nullable_str,
+        "kept": {"type": "array", "items": {"type": "object", "properties": {
+            "snapshot_id": {"type": "string"}, "rule": {"type": "string"}}}},
+        "pruned": {"type": "array", "items": {"type": "string"}},
+        "skipped": {"type": "array", "items": {"type": "object", "properties": {
+            "snapshot_id": _nullable_str, "reason": {"type": "string"}}}},
+        "error": _nullable_str,
+    },
+}
+
+snapshot_policy = {
+    "type": "object",
+    "description": "A snapshot policy: a schedule, what to take, what to "
+                   "keep, and its runs per attached server.",
+    "required": ["id", "name", "description", "project_id", "user_id",
+                 "interval_minutes", "cron", "timezone", "memory", "quiesce",
+                 "include_volumes", "name_template", "enabled", "created_at",
+                 "updated_at", "last_run", "next_run", "servers", "links"]
+                + list(policy_obj.RETENTION),
+    "properties": dict({
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "description": _nullable_str,
+        "project_id": {"type": "string"},
+        "user_id": _nullable_str,
+        "interval_minutes": {"type": ["integer", "null"], "minimum": 1},
+        "cron": _nullable_str,
+        "timezone": {"type": "string"},
+        "memory": {"type": "boolean"},
+        "quiesce": {"type": "string", "enum": list(states.QUIESCE_MODES)},
+        "include_volumes": {"type": "boolean"},
+        "name_template": {"type": "string"},
+        "enabled": {"type": "boolean"},
+        "created_at": _nullable_str,
+        "updated_at": _nullable_str,
+        "last_run": _nullable_str,
+        "next_run": {"type": ["string", "null"],
+                     "description": "The next slot after now (null: the "
+                                    "policy is disabled)."},
+        "servers": {"type": "array", "items": {
+            "type": "object",
+            "required": ["server_id", "attached_at", "last_run", "next_run",
+                         "outcome"],
+            "properties": {
+                "server_id": {"type": "string", "format": "uuid"},
+                "attached_at": _nullable_str,
+                "last_run": _nullable_str,
+                "next_run": _nullable_str,
+                "outcome": policy_outcome,
+            },
+            "additionalProperties": False}},
+        "links": _links,
+    }, **{rule: _keep for rule in policy_obj.RETENTION}),
+    "additionalProperties": False,
+}
+
+_brief = {"snapshot_id": {"type": "string", "format": "uuid"},
+          "name": {"type": "string"}, "scheduled_at": _nullable_str}
+
+prune_plan = {
+    "type": "array",
+    "description": "Per server: what the policy's retention keeps (and by "
+                   "which rule), removes, and skips (with why).",
+    "items": {
+        "type": "object",
+        "required": ["server_id", "keep", "remove", "skip"],
+        "properties": {
+            "server_id": {"type": "string", "format": "uuid"},
+            "keep": {"type": "array", "items": {
+                "type": "object", "required": list(_brief) + ["rule"],
+                "properties": dict(_brief, rule={"type": "string"})}},
+            "remove": {"type": "array", "items": {
+                "type": "object", "required": list(_brief),
+                "properties": _brief}},
+            "skip": {"type": "array", "items": {
+                "type": "object", "required": ["snapshot_id", "reason"],
+                "properties": {"snapshot_id": _nullable_str,
+                               "reason": {"type": "string"}}}},
+        },
+    },
+}
+
+_quota_value = {"oneOf": [
+    {"type": "integer", "minimum": -1},
+    {"type": "object", "required": ["limit", "in_use"],
+     "properties": {"limit": {"type": "integer", "minimum": -1},
+                    "in_use": {"type": ["integer", "null"], "minimum": 0}}},
+]}
+
+quota_set = {
+    "type": "object",
+    "description": "A project's limits (-1: unlimited); with usage=true each "
+                   "is {\"limit\", \"in_use\"} (in_use of "
+                   "snapshots_per_server is null: it is per server).",
+    "required": ["id", "snapshots", "snapshots_per_server"],
+    "properties": {"id": {"type": "string"}, "snapshots": _quota_value,
+                   "snapshots_per_server": _quota_value},
+    "additionalProperties": False,
+}
+
 version = {
     "type": "object",
     "required": ["id", "status", "version", "min_version", "links"],
@@ -273,6 +409,22 @@ BY_OPERATION = {
     ("ServicesController.index", 200): _obj(
         services={"type": "array", "items": compute_service}),
     ("ServicesController.update", 200): _obj(service=compute_service),
+    ("SnapshotPoliciesController.index", 200): _obj(
+        snapshot_policies={"type": "array", "items": snapshot_policy}),
+    ("SnapshotPoliciesController.show", 200): _obj(
+        snapshot_policy=snapshot_policy),
+    ("SnapshotPoliciesController.create", 201): _obj(
+        snapshot_policy=snapshot_policy),
+    ("SnapshotPoliciesController.update", 200): _obj(
+        snapshot_policy=snapshot_policy),
+    ("SnapshotPoliciesController.action", 200): _obj(prune=prune_plan),
+    ("SnapshotPoliciesController.action", 202): _obj(prune=prune_plan),
+    ("ServerSnapshotPoliciesController.index", 200): _obj(
+        snapshot_policies={"type": "array", "items": snapshot_policy}),
+    ("ServerSnapshotPoliciesController.create", 200): _obj(
+        snapshot_policy=snapshot_policy),
+    ("QuotaSetsController.show", 200): _obj(quota_set=quota_set),
+    ("QuotaSetsController.update", 200): _obj(quota_set=quota_set),
     ("AssistedVolumeSnapshotsController.create", 200): _obj(
         snapshot=assisted_snapshot),
     ("NovaAssistedVolumeSnapshotsController.create", 200): _obj(

@@ -5,6 +5,12 @@ from nativesnap.common import states
 from nativesnap.objects import image as image_obj
 from nativesnap.objects import snapshot as snapshot_obj
 
+# Microversion 1.2 (docs/scheduler.md): a busy server's mutation waits in its
+# queue instead of answering 409; before 1.2, sending it is a 400.
+queue = {"type": "boolean",
+         "description": "Since microversion 1.2: if the server is busy, wait "
+                        "in its queue instead of 409."}
+
 create = types.envelope("snapshot", {
     "type": "object",
     "properties": {
@@ -14,6 +20,7 @@ create = types.envelope("snapshot", {
         "quiesce": types.quiesce,
         "kind": types.kind,
         "include_volumes": types.boolean,
+        "queue": queue,
     },
     "required": ["name"],
     "additionalProperties": False,
@@ -42,6 +49,15 @@ index_query = {
         "sort_key": {"type": "string", "enum": list(snapshot_obj.SORT_KEYS)},
         "sort_dir": types.query_sort_dir,
     },
+    "additionalProperties": False,
+}
+
+# Microversion 1.2: ?queue=true waits in a busy server's queue.
+delete_query = {
+    "type": "object",
+    "properties": {"queue": dict(types.query_bool, description=(
+        "Since microversion 1.2: if the server is busy, wait in its queue "
+        "instead of 409."))},
     "additionalProperties": False,
 }
 

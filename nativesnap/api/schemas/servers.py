@@ -1,6 +1,7 @@
 """Request schemas of /v1/servers."""
 
 from nativesnap.api.schemas import parameter_types as types
+from nativesnap.api.schemas import server_snapshots
 from nativesnap.common import states
 from nativesnap.objects import server as server_obj
 
@@ -49,6 +50,7 @@ revert = types.envelope("revert", {
     "properties": {
         "snapshot_id": types.uuid,
         "power_on": types.boolean,
+        "queue": server_snapshots.queue,
     },
     "required": ["snapshot_id"],
     "additionalProperties": False,

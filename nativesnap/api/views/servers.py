@@ -4,9 +4,22 @@ from nativesnap.api.views import common
 from nativesnap.objects import fields
 
 
-def show(req, server):
-    caps = server.capabilities or {}
+def queued_request(request):
     return {
+        "id": request.id,
+        "action": request.action,
+        "snapshot_id": request.snapshot_id,
+        "origin": request.origin,
+        "created_at": common.isotime(request.created_at),
+        "expires_at": common.isotime(request.expires_at),
+    }
+
+
+def show(req, server, queued=None):
+    """``queued``: the requests waiting for the server, oldest first, shown
+    from microversion 1.2 (None: not shown)."""
+    caps = server.capabilities or {}
+    view = {
         "id": server.id,
         "name": server.name,
         "project_id": server.project_id,
@@ -32,3 +45,6 @@ def show(req, server):
         "updated_at": common.isotime(server.updated_at),
         "links": common.self_links(req, f"servers/{server.id}"),
     }
+    if queued is not None:
+        view["queued"] = [queued_request(r) for r in queued]
+    return view

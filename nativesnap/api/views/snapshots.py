@@ -4,7 +4,9 @@ from nativesnap.api.views import common
 from nativesnap.api.views import images as image_view
 
 
-def show(req, snapshot, current_snapshot_id, images=None):
+def show(req, snapshot, current_snapshot_id, images=None, policy_fields=False):
+    """``images``: its exported images (1.1), None for none shown;
+    ``policy_fields``: show policy_id and scheduled_at (1.2)."""
     # One dict of the fields rather than 24 property reads: lists show 1000.
     s = snapshot.as_dict()
     view = {
@@ -34,4 +36,9 @@ def show(req, snapshot, current_snapshot_id, images=None):
     }
     if images is not None:
         view["images"] = [image_view.summary(i) for i in images]
+    if policy_fields:
+        # The policy that took it (null: a person did) and the schedule
+        # slot it was taken for (docs/scheduler.md).
+        view["policy_id"] = s.get("policy_id")
+        view["scheduled_at"] = common.isotime(s.get("scheduled_at"))
     return view

@@ -4,6 +4,8 @@ a unit test keeps the two equal."""
 
 from nativesnap.client.commands import baremetal_nodes
 from nativesnap.client.commands import images
+from nativesnap.client.commands import policies
+from nativesnap.client.commands import quotas
 from nativesnap.client.commands import servers
 from nativesnap.client.commands import services
 from nativesnap.client.commands import snapshots
@@ -18,6 +20,9 @@ COMMANDS = {
     "server revert": servers.RevertServer,
     "server abort-snapshot": servers.AbortSnapshotServer,
     "server retry-snapshot": servers.RetrySnapshotServer,
+    "server add policy": policies.AddPolicyServer,
+    "server remove policy": policies.RemovePolicyServer,
+    "server policy list": policies.ListPolicyServer,
     "snapshot create": snapshots.CreateSnapshot,
     "snapshot list": snapshots.ListSnapshot,
     "snapshot show": snapshots.ShowSnapshot,
@@ -32,4 +37,13 @@ COMMANDS = {
     "baremetal node delete": baremetal_nodes.DeleteBaremetalNode,
     "service list": services.ListService,
     "service set": services.SetService,
+    "policy create": policies.CreatePolicy,
+    "policy list": policies.ListPolicy,
+    "policy show": policies.ShowPolicy,
+    "policy set": policies.SetPolicy,
+    "policy delete": policies.DeletePolicy,
+    "policy prune": policies.PrunePolicy,
+    "quota show": quotas.ShowQuota,
+    "quota set": quotas.SetQuota,
+    "quota delete": quotas.DeleteQuota,
 }

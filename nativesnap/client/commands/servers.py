@@ -1,7 +1,9 @@
 """``server list|show|adopt|delete|spawn|revert``, and for bare-metal
-servers ``server abort-snapshot|retry-snapshot``."""
+servers ``server abort-snapshot|retry-snapshot``. (``server add|remove
+policy`` and ``server policy list`` are in commands/policies.py.)"""
 
 from nativesnap.client.commands import base
+from nativesnap.client.commands import snapshots
 from nativesnap.client import exceptions
 from nativesnap.client import resource as res
 
@@ -18,7 +20,7 @@ LONG_COLUMNS = LIST_COLUMNS + (("Project ID", "project_id"), ("Host", "host"),
 
 
 def _show(server):
-    return base.show_columns(server, res.Server.fields)
+    return base.show_columns(server, res.Server.fields_1_2)
 
 
 class ListServer(base.Lister):
@@ -188,6 +190,7 @@ class RevertServer(base.Command):
     _epilog = """examples:
   nativesnap server revert web1 before-upgrade --wait
   nativesnap server revert web1 5d2e...-... --power-off
+  nativesnap server revert web1 before-upgrade --queue --wait
 """
 
     def get_parser(self, prog_name):
@@ -198,17 +201,24 @@ class RevertServer(base.Command):
                             help="One of its snapshots (name or ID).")
         parser.add_argument("--power-off", action="store_true",
                             help="Leave the server shut off afterwards.")
-        self.add_wait_arguments(parser, "the revert is done")
+        snapshots.add_queue_argument(parser, "reverted")
+        self.add_wait_arguments(parser, "the revert is done (with --queue, "
+                                        "after its turn in the queue)")
         return parser
 
     def take_action(self, parsed_args):
         server = self.find_server(parsed_args.server)
         snapshot = self.snapshot_ref(parsed_args.snapshot, server=server)
-        self.client.revert_server(
-            server, snapshot, power_on=False if parsed_args.power_off else None)
+        queue = True if parsed_args.queue else None
+        power_on = False if parsed_args.power_off else None
+        self.client.revert_server(server, snapshot, power_on=power_on,
+                                  queue=queue)
         if parsed_args.wait:
+            # A queued revert is waited for, not the task it queued behind.
+            waits = {"queued_action": "revert"} if queue else {}
             self.wait(parsed_args, f"Reverting server {server.name}",
-                      lambda **kw: self.client.wait_for_task(server, **kw))
+                      lambda **kw: self.client.wait_for_task(server, **waits,
+                                                             **kw))
 
 
 class AbortSnapshotServer(base.Command):

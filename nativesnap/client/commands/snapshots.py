@@ -19,7 +19,17 @@ LONG_COLUMNS = LIST_COLUMNS + (("Memory", "memory"), ("Quiesce", "quiesce"),
 
 
 def _show(snapshot):
-    return base.show_columns(snapshot, res.Snapshot.fields_1_1)
+    return base.show_columns(snapshot, res.Snapshot.fields_1_2)
+
+
+def add_queue_argument(parser, what):
+    """--queue: on a busy server, wait in its queue instead of HTTP 409."""
+    parser.add_argument(
+        "--queue", action="store_true",
+        help="If the server is busy with another task, wait in its queue "
+             "(in order, for at most the service's [scheduler] queue_wait) "
+             f"to be {what}, instead of failing with HTTP 409. Needs "
+             "microversion 1.2.")
 
 
 def _add_server_option(parser, required=False):
@@ -41,13 +51,15 @@ class CreateSnapshot(base.ShowOne):
     """Snapshot a server.
 
     The snapshot answers 'creating' at once and becomes 'available' (or
-    'error', with a fault saying why) when the hypervisor is done.
+    'error', with a fault saying why) when the hypervisor is done; with
+    --queue on a busy server, 'queued' until its turn.
     """
 
     _epilog = """examples:
   nativesnap snapshot create --server web1 before-upgrade --wait
   nativesnap snapshot create --server web1 with-ram --memory --quiesce off
   nativesnap snapshot create --server web1 nightly -f value -c id
+  nativesnap snapshot create --server web1 after-revert --queue --wait
 """
 
     def get_parser(self, prog_name):
@@ -68,6 +80,7 @@ class CreateSnapshot(base.ShowOne):
         parser.add_argument("--include-volumes", action="store_true",
                             help="Snapshot the server's file-based volumes in "
                                  "the same freeze window.")
+        add_queue_argument(parser, "taken")
         self.add_wait_arguments(parser, "the snapshot is available")
         return parser
 
@@ -77,7 +90,8 @@ class CreateSnapshot(base.ShowOne):
             server, parsed_args.name, description=parsed_args.description,
             memory=True if parsed_args.memory else None,
             quiesce=parsed_args.quiesce, kind=parsed_args.kind,
-            include_volumes=True if parsed_args.include_volumes else None)
+            include_volumes=True if parsed_args.include_volumes else None,
+            queue=True if parsed_args.queue else None)
         if parsed_args.wait:
             snapshot = self.wait(
                 parsed_args, f"Creating snapshot {snapshot.name}",
@@ -102,7 +116,8 @@ class ListSnapshot(base.Lister):
                             help="Only this server's snapshots (name or ID).")
         base.add_list_arguments(
             parser, "Snapshots", "administrators; not with --server",
-            ("creating", "available", "deleting", "error", "error_deleting"),
+            ("queued", "creating", "available", "deleting", "error",
+             "error_deleting"),
             LIST_COLUMNS, LONG_COLUMNS, SORT_KEYS)
         return parser
 
@@ -154,6 +169,7 @@ class DeleteSnapshot(_SnapshotCommand, base.Command):
     _epilog = """examples:
   nativesnap snapshot delete before-upgrade --wait
   nativesnap snapshot delete --server web1 5d2e...-... 77a1...-...
+  nativesnap snapshot delete --server web1 nightly --queue --wait
 """
 
     def get_parser(self, prog_name):
@@ -161,6 +177,7 @@ class DeleteSnapshot(_SnapshotCommand, base.Command):
         parser.add_argument("snapshots", metavar="SNAPSHOT", nargs="+",
                             help="Snapshot(s) to delete (name or ID).")
         _add_server_option(parser)
+        add_queue_argument(parser, "deleted")
         self.add_wait_arguments(parser, "each snapshot is gone")
         return parser
 
@@ -181,7 +198,8 @@ class DeleteSnapshot(_SnapshotCommand, base.Command):
 
     def _delete(self, parsed_args, ref):
         snapshot = self.client.delete_snapshot(
-            self.find_snapshot(parsed_args, ref))
+            self.find_snapshot(parsed_args, ref),
+            queue=True if parsed_args.queue else None)
         if parsed_args.wait:
             self.wait(parsed_args, f"Deleting snapshot {snapshot.name}",
                       lambda **kw: self.client.wait_for_delete(snapshot, **kw))

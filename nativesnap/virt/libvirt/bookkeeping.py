@@ -18,9 +18,14 @@ from nativesnap.virt.libvirt import attached_volumes
 from nativesnap.virt.libvirt import xml as lxml_xml
 
 
+def server_path(server_id):
+    """The server's own directory under ``overlay_path`` (not made)."""
+    return os.path.join(CONF.libvirt.overlay_path, server_id)
+
+
 def server_dir(server_id):
     """The server's own directory under ``overlay_path``, made if needed."""
-    path = os.path.join(CONF.libvirt.overlay_path, server_id)
+    path = server_path(server_id)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:

@@ -20,6 +20,8 @@ and unprotected again when its last clone is gone (docs/rbd.md).
 """
 
 import contextlib
+import json
+import os
 import threading
 
 from oslo_log import log as logging
@@ -278,6 +280,51 @@ class Cluster:
                         read_only=True) as img:
             return img.size()
 
+    # --- free space (the storage guard) -------------------------------------------
+
+    def data_pool(self, pool, name):
+        """The pool that holds the image's data, where its snapshots'
+        copy-on-write data goes: its own pool, or the data pool it was
+        created with (``rbd create --data-pool``, an erasure-coded pool).
+        An image that is gone is taken to be in its own pool: a snapshot of
+        it fails, saying so, without the storage guard's help."""
+        verb = f"read the data pool of {pool}/{name}"
+        try:
+            with self.image(pool, name, verb, read_only=True) as img:
+                pool_id = img.data_pool_id()
+        except rbd.ImageNotFound:
+            return pool
+        try:
+            return self._cluster().pool_reverse_lookup(pool_id) or pool
+        except rados.Error as e:
+            self._drop()
+            raise _error(verb, e) from e
+
+    def pool_space(self):
+        """{pool: (free bytes, total bytes)} as ``ceph df detail`` gives
+        them (one monitor command for every pool): free is what can still
+        be written to the pool (``max_avail``, its replication accounted
+        for; less when its quota leaves less), total that and what is
+        stored. A pool without figures is left out: the monitor has them
+        from the manager daemon, and reports none without one."""
+        verb = "read the pools' free space (ceph df)"
+        command = json.dumps({"prefix": "df", "detail": "detail",
+                              "format": "json"})
+        try:
+            ret, out, status = self._cluster().mon_command(command, b"")
+        except rados.Error as e:
+            self._drop()
+            raise _error(verb, e) from e
+        if ret != 0:
+            raise exception.DriverError(
+                driver=DRIVER, verb=verb,
+                reason=f"Ceph: {status or os.strerror(-ret)}")
+        try:
+            pools = json.loads(out)["pools"]
+            return dict(filter(None, (_pool_space(p) for p in pools)))
+        except (ValueError, KeyError, TypeError) as e:
+            raise _error(verb, e) from e
+
     # --- image metadata (what nativesnap still has to do to an image) -----------
 
     def set_metadata(self, pool, name, key, value):
@@ -318,3 +365,19 @@ class Cluster:
         except rbd.ImageNotFound:
             return
         self.remove(pool, name)
+
+
+def _pool_space(pool):
+    """(name, (free, total)) of one pool of ``ceph df detail``, or None
+    when it has no figures."""
+    stats = pool["stats"]
+    stored = int(stats.get("stored", stats.get("bytes_used", 0)))
+    free = int(stats.get("max_avail", 0))
+    total = stored + free
+    quota = int(stats.get("quota_bytes") or 0)
+    if quota:
+        free = min(free, max(0, quota - stored))
+        total = min(total, quota)
+    if total <= 0:
+        return None
+    return pool["name"], (free, total)

@@ -152,6 +152,29 @@ class LibvirtDriver(driver.ComputeDriver):
         for name in names:
             storage.RBD.remove_spawned(name)
 
+    # --- the storage guard ------------------------------------------------------
+
+    def free_space(self, context, server):
+        """Where the next snapshot's data goes, per disk backend
+        (storage.py): the filesystem of the server's overlay directory for
+        qcow2 disks, the pool for RBD disks; the tightest of them. None
+        when the domain is gone or no disk's backend can tell. Cinder
+        volumes are left out (their overlays are Cinder's, beside them)."""
+        dom = self.host.find(server.hypervisor_ref) if server.hypervisor_ref \
+            else None
+        if dom is None:
+            return None
+        by_backend = {}
+        for disk in bookkeeping.own_disks(dom)[0]:
+            try:
+                backend = storage.backend_for(disk)
+            except exception.Invalid:
+                continue  # refused, naming it, when a snapshot is asked for
+            by_backend.setdefault(backend, []).append(disk)
+        directory = bookkeeping.server_path(server.id)
+        return driver.tightest(backend.free_space(disks, directory)
+                               for backend, disks in by_backend.items())
+
     # --- create -----------------------------------------------------------------
 
     def validate_snapshot_request(self, server, kind, memory, quiesce,

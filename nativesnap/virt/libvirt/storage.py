@@ -32,6 +32,7 @@ import uuid
 from nativesnap.common import failpoints
 from nativesnap.conf import CONF
 from nativesnap import exception
+from nativesnap.virt import driver
 from nativesnap.virt.libvirt import bookkeeping
 from nativesnap.virt.libvirt import ceph
 from nativesnap.virt.libvirt import chain
@@ -147,6 +148,15 @@ class DiskBackend(metaclass=abc.ABCMeta):
         cannot be exported that way."""
         raise CloneRefused("the disk is a file: a clone needs Ceph RBD")
 
+    # --- the storage guard ----------------------------------------------------
+
+    def free_space(self, disks, directory):
+        """Free space where the next snapshot of ``disks`` (this backend's
+        disks of one server, whose files go to ``directory``) is written:
+        a driver.FreeSpace (the tightest place when there are several), or
+        None when the backend cannot tell."""
+        return None
+
 
 class Qcow2File(DiskBackend):
     """A qcow2 file: a snapshot freezes the file and a new overlay (named by
@@ -199,6 +209,29 @@ class Qcow2File(DiskBackend):
 
     def export(self, reference, dest_path, progress, disk_format):
         return export_copy(reference, dest_path, progress, disk_format)
+
+    def free_space(self, disks, directory):
+        """The filesystem of ``directory``: every disk's overlay (and a
+        memory snapshot's file) is written there; the frozen files stay
+        where they are and are written no more."""
+        return filesystem_space(directory,
+                                f"libvirt overlay directory {directory}")
+
+
+def filesystem_space(path, where):
+    """The FreeSpace of the filesystem of ``path``, as df's Avail and Size
+    (what an unprivileged writer such as QEMU may still use, of the whole),
+    read at the nearest directory that exists: a server's own directory is
+    made by its first snapshot."""
+    probe = path
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe)
+    total = st.f_blocks * st.f_frsize
+    if total <= 0:
+        return None  # a pseudo-filesystem tells nothing
+    return driver.FreeSpace(free_bytes=st.f_bavail * st.f_frsize,
+                            total_bytes=total, where=where)
 
 
 def export_copy(source, dest_path, progress, disk_format, force_share=True):
@@ -403,6 +436,17 @@ class RbdImage(DiskBackend):
                 progress(0)  # the task may be cancelled meanwhile
             time.sleep(FLATTEN_POLL_SECONDS)
         self.cluster.remove_snapshot(pool, image, snap)
+
+    def free_space(self, disks, directory):
+        """The tightest pool among those that hold the disks' data (the
+        image's own pool, or its data pool): RBD snapshots are
+        copy-on-write inside it. A pool the cluster has no figures for
+        is left out (None when none has)."""
+        pools = {self.cluster.data_pool(*self.split(d.source)) for d in disks}
+        space = self.cluster.pool_space()
+        return driver.tightest(
+            driver.FreeSpace(*space[pool], where=f"Ceph pool {pool}")
+            for pool in sorted(pools) if pool in space)
 
     def remove_spawned(self, name):
         """A spawned server's image (``pool/image``), if nativesnap made it."""

@@ -35,6 +35,8 @@ TREE = ["snapshot.rootSnapshotList", "snapshot.currentSnapshot"]
 _POWER = {"poweredOn": states.ACTIVE, "poweredOff": states.SHUTOFF,
           "suspended": states.PAUSED}
 TOOLS_RUNNING = "guestToolsRunning"
+DATASTORE_SPACE = ["name", "summary.freeSpace", "summary.capacity",
+                   "summary.accessible"]
 
 
 class VMwareDriver(driver.ComputeDriver):
@@ -228,6 +230,35 @@ class VMwareDriver(driver.ComputeDriver):
         return [{"id": node.snapshot_id, "name": node.name,
                  "parent_id": node.parent_id, "current": node.current}
                 for node in self._tree(self._vm(server, TREE)[1])]
+
+    # --- the storage guard ------------------------------------------------------
+
+    def free_space(self, context, server):
+        """The tightest of the VM's datastores (``summary.freeSpace`` of
+        ``summary.capacity``): a snapshot's delta disks go beside each of
+        its disks, its memory file beside its configuration (the VM's
+        ``datastore`` holds them all). None when no datastore has figures
+        (one that is not accessible is left out) or the VM is gone."""
+        try:
+            _vm, props = self._vm(server, ["datastore"])
+        except exception.HypervisorObjectNotFound:
+            return None  # its snapshot fails, saying so
+        stores = props.get("datastore") or []
+        if not stores:
+            return None
+        found = self.session.retrieve(
+            stores, {vim.Datastore: DATASTORE_SPACE},
+            verb="read the free space of the VM's datastores")
+        return driver.tightest(self._datastore_space(p) for p in found.values())
+
+    @staticmethod
+    def _datastore_space(props):
+        free = props.get("summary.freeSpace")
+        total = props.get("summary.capacity")
+        if not total or free is None or props.get("summary.accessible") is False:
+            return None
+        return driver.FreeSpace(free_bytes=free, total_bytes=total,
+                                where=f"datastore {props.get('name')}")
 
     # --- spawn and export -----------------------------------------------------------
 

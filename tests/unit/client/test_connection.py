@@ -9,8 +9,8 @@ from nativesnap.client import exceptions
 def test_negotiation_picks_the_highest_version_both_sides_support():
     assert connection.negotiate((1, 0), (1, 1)) == (1, 1)
     assert connection.negotiate((1, 0), (1, 0)) == (1, 0)  # an older server
-    assert connection.negotiate((1, 0), (1, 9)) == (1, 1)  # a newer server
-    assert connection.negotiate((1, 0), (1, 9), "latest") == (1, 1)
+    assert connection.negotiate((1, 0), (1, 9)) == (1, 2)  # a newer server
+    assert connection.negotiate((1, 0), (1, 9), "latest") == (1, 2)
 
 
 def test_a_requested_version_is_used_only_if_both_sides_support_it():

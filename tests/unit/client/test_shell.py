@@ -154,7 +154,7 @@ def test_the_osc_plugin_module_has_what_openstackclient_needs():
     assert osc_plugin.API_NAME == "native"
     assert osc_plugin.API_VERSION_OPTION == "os_native_api_version"
     assert osc_plugin.DEFAULT_API_VERSION in osc_plugin.API_VERSIONS
-    assert set(osc_plugin.API_VERSIONS) == {"1", "1.0", "1.1"}
+    assert set(osc_plugin.API_VERSIONS) == {"1", "1.0", "1.1", "1.2"}
     assert osc_plugin.check_api_version("1.1")
     assert not osc_plugin.check_api_version("2")
     parser = osc_plugin.build_option_parser(argparse.ArgumentParser())

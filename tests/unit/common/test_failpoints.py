@@ -29,9 +29,11 @@ def test_registry_names_are_unique_dotted_and_described():
     assert len(names) == len(set(names))
     for name, description in failpoints.FAILPOINTS:
         layer, operation, step = name.split(".")
-        assert layer in ("manager", "libvirt", "baremetal", "image")
+        assert layer in ("manager", "libvirt", "baremetal", "image",
+                         "scheduler")
         assert operation in ("create", "delete", "revert", "spawn", "export",
-                             "assisted", "flatten", "snapshot", "deploy")
+                             "assisted", "flatten", "snapshot", "deploy",
+                             "take", "prune")
         assert step and description and "\n" not in description
 
 
@@ -77,6 +79,8 @@ def test_manager_failpoints_are_in_the_manager_store_ones_in_the_store_and_libvi
                 assert where.startswith("nativesnap/compute/"), name
             elif name.startswith("image."):
                 assert where.startswith("nativesnap/image/"), name
+            elif name.startswith("scheduler."):
+                assert where.startswith("nativesnap/scheduler/"), name
             elif name.startswith("baremetal."):
                 assert where.startswith("nativesnap/virt/baremetal/"), name
             else:

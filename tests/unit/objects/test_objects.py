@@ -20,7 +20,7 @@ from nativesnap.objects import snapshot as snapshot_obj
 EXPECTED_FINGERPRINTS = {
     "Server": "1.3-75f0360c2198f253494ccb9f99b40237",
     "ServerList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
-    "ServerSnapshot": "1.0-d24e6f9ebb6a7c0b67104c569950b38f",
+    "ServerSnapshot": "1.1-06d4f7f692b1aae5ec86f0d28216fd08",
     "ServerSnapshotList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "Image": "1.2-adcb751941e3061842fd0464245e796a",
     "ImageList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
@@ -32,6 +32,12 @@ EXPECTED_FINGERPRINTS = {
     "BaremetalNodeList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "Service": "1.0-89d4ef9879994dfa114c4ac00096b6db",
     "ServiceList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "SnapshotPolicy": "1.0-4f6837b3926dbad1246726d729b46bd8",
+    "SnapshotPolicyList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "PolicyAttachment": "1.0-39604e07b75e1dcaaa02391502291eba",
+    "PolicyAttachmentList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
+    "QueuedRequest": "1.0-9ca64627d62d348105093bde0908fd96",
+    "QueuedRequestList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
 }
 
 

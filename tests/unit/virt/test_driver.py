@@ -78,7 +78,7 @@ def test_verb_list_covers_every_optional_verb_of_the_base_class():
              "get_server_state", "attached_volume_ids", "validate_revert",
              "interface", "interfaces", "register_event_listener",
              "emit_event", "remove_clone", "register_node_lookup",
-             "lookup_node"}
+             "lookup_node", "free_space"}
     public = {name for name, _ in inspect.getmembers(driver.ComputeDriver,
                                                      inspect.isfunction)
               if not name.startswith("_")}
@@ -167,3 +167,34 @@ def test_events_reach_the_registered_listener_and_none_is_no_error():
     d.register_event_listener(seen.append)
     d.emit_event(event)
     assert seen == [event]
+
+
+def test_a_driver_that_cannot_tell_its_free_space_reports_none():
+    assert MinimalDriver().free_space("ctx", "server") is None
+
+
+def test_free_space_is_a_size_with_its_per_cent_free_and_a_label():
+    space = driver.FreeSpace(free_bytes=42, total_bytes=1000,
+                             where="Ceph pool vms")
+    assert space.percent_free == pytest.approx(4.2)
+    assert str(space) == "Ceph pool vms has 4.2 % free"
+    assert driver.FreeSpace(0, 1, "full").percent_free == 0.0
+    assert driver.FreeSpace(1, 1, "empty").percent_free == 100.0
+
+
+@pytest.mark.parametrize("free,total", [(0, 0), (1, 0), (-1, 10), (5, -1)])
+def test_free_space_without_a_size_is_refused(free, total):
+    # A driver that has no figures returns None instead.
+    with pytest.raises(ValueError) as raised:
+        driver.FreeSpace(free, total, "datastore ds1")
+    assert "datastore ds1" in str(raised.value)
+
+
+def test_the_tightest_place_is_the_least_per_cent_free_and_none_can_tell():
+    roomy = driver.FreeSpace(50, 100, "roomy")
+    tight = driver.FreeSpace(300, 10000, "tight")  # more bytes, fewer per cent
+    tie = driver.FreeSpace(3, 100, "tie")  # 3 %, but fewer bytes than tight
+    assert driver.tightest([roomy, None, tight]) is tight
+    assert driver.tightest(iter([roomy, tight, tie])) is tie
+    assert driver.tightest([None, None]) is None
+    assert driver.tightest([]) is None

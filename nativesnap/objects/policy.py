@@ -1,0 +1,149 @@
+"""Snapshot policies and their attachments to servers (docs/scheduler.md).
+
+A policy is project-scoped and says when to take a snapshot (an interval or
+a cron expression in a time zone), what to take and what to keep. Each
+attachment of a policy to a server keeps that pair's schedule (``last_run_at``,
+``next_run_at``) and the last run's outcome, which the policy's view shows
+per server."""
+
+from nativesnap.db import policies as db
+from nativesnap.objects import base
+from nativesnap.objects import fields
+from nativesnap.objects import server as server_obj
+from nativesnap.objects import snapshot as snapshot_obj
+
+RETENTION = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly",
+             "keep_monthly", "keep_yearly")
+# What a policy takes and keeps, and when: the fields a request may set.
+SETTABLE = ("name", "description", "interval_minutes", "cron", "timezone",
+            "memory", "quiesce", "include_volumes", "name_template",
+            "enabled") + RETENTION
+DEFAULT_NAME_TEMPLATE = "{policy}-{time:%Y%m%d-%H%M}"
+
+
+@base.NativesnapObjectRegistry.register
+class SnapshotPolicy(base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = dict({
+        "id": fields.UUIDField(),
+        "project_id": fields.StringField(),
+        "user_id": fields.StringField(nullable=True),
+        "name": fields.StringField(),
+        "description": fields.StringField(nullable=True),
+        "interval_minutes": fields.IntegerField(nullable=True),
+        "cron": fields.StringField(nullable=True),
+        "timezone": fields.StringField(default="UTC"),
+        "memory": fields.BooleanField(default=False),
+        "quiesce": fields.QuiesceField(),
+        "include_volumes": fields.BooleanField(default=False),
+        "name_template": fields.StringField(default=DEFAULT_NAME_TEMPLATE),
+        "enabled": fields.BooleanField(default=True),
+        "created_at": fields.DateTimeField(nullable=True),
+        "updated_at": fields.DateTimeField(nullable=True),
+    }, **{rule: fields.NonNegativeIntegerField(default=0)
+          for rule in RETENTION})
+
+    @classmethod
+    def get_by_id(cls, context, policy_id):
+        return cls._from_db(context, db.policy_get(context, policy_id))
+
+    def create(self):
+        self._refresh(db.policy_create(self._context, self.obj_get_changes()))
+
+    def save(self):
+        changes = self.obj_get_changes()
+        if changes:
+            self._refresh(db.policy_update(self._context, self.id, changes))
+
+    def destroy(self):
+        db.policy_destroy(self._context, self.id)
+
+    @property
+    def retention(self):
+        return {rule: getattr(self, rule) for rule in RETENTION}
+
+
+@base.NativesnapObjectRegistry.register
+class SnapshotPolicyList(base.NativesnapObjectListBase, base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = {"objects": fields.ListOfObjectsField("SnapshotPolicy")}
+
+    @classmethod
+    def get_all(cls, context, project_id=None, ids=None):
+        return cls._from_rows(context, SnapshotPolicy,
+                              db.policy_get_all(context, project_id, ids))
+
+
+@base.NativesnapObjectRegistry.register
+class PolicyAttachment(base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = {
+        "policy_id": fields.UUIDField(),
+        "server_id": fields.UUIDField(),
+        "last_run_at": fields.DateTimeField(nullable=True),
+        "next_run_at": fields.DateTimeField(nullable=True),
+        # The last run's outcome for this server (docs/scheduler.md).
+        "outcome": fields.JsonField(nullable=True),
+        "prune_due": fields.BooleanField(default=False),
+        "created_at": fields.DateTimeField(nullable=True),
+        "updated_at": fields.DateTimeField(nullable=True),
+    }
+
+    @classmethod
+    def attach(cls, context, policy_id, server_id, next_run_at):
+        return cls._from_db(context, db.attachment_create(
+            context, policy_id, server_id, next_run_at))
+
+    @staticmethod
+    def detach(context, policy_id, server_id):
+        db.attachment_destroy(context, policy_id, server_id)
+
+    def save(self):
+        changes = self.obj_get_changes()
+        if changes:
+            db.attachment_update(self._context, self.policy_id, self.server_id,
+                                 changes)
+            self.obj_reset_changes()
+
+    @staticmethod
+    def update_all(context, policy_id, **values):
+        """Change every attachment of a policy at once."""
+        db.attachments_update_all(context, policy_id, values)
+
+
+@base.NativesnapObjectRegistry.register
+class PolicyAttachmentList(base.NativesnapObjectListBase,
+                           base.NativesnapObject):
+    # Version 1.0: initial version
+    VERSION = "1.0"
+
+    fields = {"objects": fields.ListOfObjectsField("PolicyAttachment")}
+
+    @classmethod
+    def get_all(cls, context, policy_ids=None, server_id=None):
+        return cls._from_rows(context, PolicyAttachment, db.attachment_get_all(
+            context, policy_ids=policy_ids, server_id=server_id))
+
+
+def host_work(context, host, prune_due=False):
+    """(PolicyAttachment, SnapshotPolicy, Server) of every enabled policy
+    attached to ``host``'s servers (with ``prune_due``, of the pairs waiting
+    to be pruned): one query for a scheduler run."""
+    return [(PolicyAttachment._from_db(context, a),
+             SnapshotPolicy._from_db(context, p),
+             server_obj.Server._from_db(context, s))
+            for a, p, s in db.attachments_of_host(context, host, prune_due)]
+
+
+def server_snapshots(context, server_ids):
+    """{server id: [ServerSnapshot]}: every snapshot of ``server_ids``."""
+    return {server_id: [snapshot_obj.ServerSnapshot._from_db(context, row)
+                        for row in rows]
+            for server_id, rows in db.snapshots_of_servers(
+                context, server_ids).items()}

@@ -1,0 +1,1 @@
+"""Scheduled snapshots: when to take them, what to keep (docs/scheduler.md)."""
