@@ -177,6 +177,12 @@ def _to_dict(row):
                                      for c in row.__table__.columns}
 
 
+def as_dict(row):
+    """A model instance as {column: value} (None for None), for the record
+    modules beside this one."""
+    return _to_dict(row)
+
+
 def _columns_query(session, model):
     """A query of ``model``'s columns rather than of ORM instances, for lists:
     its rows become the same dicts as _to_dict makes (see _row_dicts) without

@@ -13,9 +13,7 @@ from nativesnap.db import models
 from nativesnap import exception
 
 
-def _row(row):
-    return None if row is None else {c.name: getattr(row, c.name)
-                                     for c in row.__table__.columns}
+_row = api.as_dict
 
 
 def heartbeat(context, host, binary, drivers, rpc_version):

@@ -1,8 +1,10 @@
 """HTTP helpers for the libvirt functional tests: adopt a test guest, take a
 snapshot and wait for it, revert and wait, all bounded."""
 
+import contextlib
 import json
 import subprocess
+import time
 
 import sqlalchemy as sa
 
@@ -91,3 +93,28 @@ def active_disks(guest):
 
     return {d.target: d.source for d in lxml_xml.disks(guest.lookup().XMLDesc(0))
             if d.device == "disk"}
+
+
+@contextlib.contextmanager
+def small_filesystem(directory, size=64 * 1024 * 1024):
+    """A ``size``-byte ext4 filesystem, loop-mounted under ``directory``
+    (a pathlib.Path), its mount point's path yielded; unmounted afterwards
+    (lazily at worst, and then the test fails: no mount outlives it)."""
+    image, mountpoint = directory / "small-fs.img", directory / "small-fs"
+    mountpoint.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(size)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True,
+                   capture_output=True, timeout=60)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)],
+                   check=True, capture_output=True, timeout=60)
+    yield str(mountpoint)
+    for _ in range(50):
+        done = subprocess.run(["umount", str(mountpoint)], capture_output=True,
+                              text=True, timeout=60)
+        if done.returncode == 0:
+            return
+        time.sleep(0.2)  # a QEMU of the test still closing its files
+    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True,
+                   timeout=60)
+    raise AssertionError(f"could not unmount {mountpoint}: {done.stderr}")

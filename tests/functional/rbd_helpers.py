@@ -5,6 +5,10 @@ Every wait is bounded."""
 
 import time
 
+from oslo_config import cfg
+
+from nativesnap.conf import rbd as rbd_conf
+
 DEVICE_WAIT = 30
 # tests/guest.py's domain XML: its devices end with the USB controller.
 _ANCHOR = "    <controller type='usb'"
@@ -56,3 +60,15 @@ def define_with_rbd_disk(conn, guest, disk_xml, replace_first=False):
         xml = xml.replace(_ANCHOR, disk_xml + "\n" + _ANCHOR, 1)
     guest.domain = conn.defineXML(xml)
     return guest.domain
+
+
+def rbd_options(ceph_conf, user="nativesnap", timeout=5):
+    """``[rbd]`` options of their own (not the global CONF) for a
+    ceph.Cluster of the test's one-node Ceph."""
+    conf = cfg.ConfigOpts()
+    rbd_conf.register_opts(conf)
+    conf([], project="nativesnap", default_config_files=[])
+    conf.set_override("ceph_conf", ceph_conf, group="rbd")
+    conf.set_override("rbd_user", user, group="rbd")
+    conf.set_override("connect_timeout", timeout, group="rbd")
+    return conf

@@ -15,8 +15,6 @@ same time.
 import errno
 import os
 import signal
-import subprocess
-import time
 
 import libvirt
 import pytest
@@ -113,25 +111,8 @@ def make_api(tmp_path):
 @pytest.fixture
 def small_filesystem(tmp_path):
     """A 64 MiB ext4 filesystem, loop-mounted; unmounted afterwards."""
-    image, mountpoint = tmp_path / "small-fs.img", tmp_path / "small-fs"
-    mountpoint.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(64 * MIB)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True,
-                   capture_output=True, timeout=60)
-    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)],
-                   check=True, capture_output=True, timeout=60)
-    yield str(mountpoint)
-    for _ in range(50):
-        done = subprocess.run(["umount", str(mountpoint)], capture_output=True,
-                              text=True, timeout=60)
-        if done.returncode == 0:
-            return
-        time.sleep(0.2)  # a QEMU of the test still closing its files
-    # Detached at least, so no mount outlives the test; and reported.
-    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True,
-                   timeout=60)
-    raise AssertionError(f"could not unmount {mountpoint}: {done.stderr}")
+    with lh.small_filesystem(tmp_path) as mountpoint:
+        yield mountpoint
 
 
 # --- helpers -------------------------------------------------------------------------

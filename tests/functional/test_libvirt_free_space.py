@@ -13,7 +13,6 @@ and libvirt snapshots a shut-off domain's disks as a running one's.
 
 import os
 import subprocess
-import time
 import types
 import uuid
 
@@ -24,6 +23,7 @@ from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap.virt.libvirt import driver as libvirt_driver
 from nativesnap.virt.libvirt import xml as lxml_xml
+from tests.functional import libvirt_helpers as lh
 
 SYSTEM_URI = "qemu:///system"
 MIB = 1024 * 1024
@@ -46,24 +46,8 @@ DOMAIN_XML = """<domain type='qemu'>
 @pytest.fixture
 def small_filesystem(tmp_path):
     """A 64 MiB ext4 filesystem, loop-mounted; unmounted afterwards."""
-    image, mountpoint = tmp_path / "small-fs.img", tmp_path / "small-fs"
-    mountpoint.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(64 * MIB)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True,
-                   capture_output=True, timeout=60)
-    subprocess.run(["mount", "-o", "loop", str(image), str(mountpoint)],
-                   check=True, capture_output=True, timeout=60)
-    yield str(mountpoint)
-    for _ in range(50):
-        done = subprocess.run(["umount", str(mountpoint)], capture_output=True,
-                              text=True, timeout=60)
-        if done.returncode == 0:
-            return
-        time.sleep(0.2)
-    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True,
-                   timeout=60)
-    raise AssertionError(f"could not unmount {mountpoint}: {done.stderr}")
+    with lh.small_filesystem(tmp_path) as mountpoint:
+        yield mountpoint
 
 
 @pytest.fixture

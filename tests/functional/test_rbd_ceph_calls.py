@@ -8,32 +8,21 @@ import os
 import time
 import uuid
 
-from oslo_config import cfg
 import pytest
 import rbd
 
-from nativesnap.conf import rbd as rbd_conf
 from nativesnap import exception
 from nativesnap.virt.libvirt import ceph as ceph_calls
+from tests.functional import rbd_helpers
 
 pytest_plugins = ["tests.ceph_fixtures"]
 
 MIB = 1024 * 1024
 
 
-def _conf(ceph_conf, user="nativesnap", timeout=5):
-    conf = cfg.ConfigOpts()
-    rbd_conf.register_opts(conf)
-    conf([], project="nativesnap", default_config_files=[])
-    conf.set_override("ceph_conf", ceph_conf, group="rbd")
-    conf.set_override("rbd_user", user, group="rbd")
-    conf.set_override("connect_timeout", timeout, group="rbd")
-    return conf
-
-
 @pytest.fixture
 def cluster(ceph):
-    client = ceph_calls.Cluster(_conf(ceph.conf_path))
+    client = ceph_calls.Cluster(rbd_helpers.rbd_options(ceph.conf_path))
     yield client
     client.close()
 
@@ -83,8 +72,8 @@ def test_snapshot_clone_flatten_and_rollback_keep_each_state(ceph, cluster,
 
 def test_a_user_without_write_on_the_image_pool_is_refused_the_clone(
         ceph, image):
-    read_only = ceph_calls.Cluster(_conf(ceph.conf_path,
-                                         user="nativesnap-ro-images"))
+    read_only = ceph_calls.Cluster(rbd_helpers.rbd_options(
+        ceph.conf_path, user="nativesnap-ro-images"))
     try:
         read_only.create_snapshot("vms", image, "s1")
         with pytest.raises(rbd.PermissionError):
@@ -115,7 +104,7 @@ def test_a_cluster_that_does_not_answer_fails_within_the_timeout(tmp_path,
                     "mon host = 127.0.0.1:9\n"
                     f"keyring = {os.path.dirname(ceph.conf_path)}/"
                     "ceph.$name.keyring\n")
-    unreachable = ceph_calls.Cluster(_conf(str(conf), timeout=2))
+    unreachable = ceph_calls.Cluster(rbd_helpers.rbd_options(str(conf), timeout=2))
     began = time.monotonic()
     with pytest.raises(exception.DriverError) as raised:
         unreachable.snapshots("vms", "anything")

@@ -20,14 +20,13 @@ import types
 import uuid
 
 import libvirt
-from oslo_config import cfg
 import pytest
 import rbd
 
 from nativesnap.conf import CONF
-from nativesnap.conf import rbd as rbd_conf
 from nativesnap.virt import driver
 from nativesnap.virt.libvirt import ceph as ceph_calls
+from tests.functional import rbd_helpers
 from nativesnap.virt.libvirt import driver as libvirt_driver
 from nativesnap.virt.libvirt import storage
 
@@ -53,18 +52,9 @@ QCOW2_DISK = """<disk type='file' device='disk'>
     </disk>"""
 
 
-def _conf(ceph_conf):
-    conf = cfg.ConfigOpts()
-    rbd_conf.register_opts(conf)
-    conf([], project="nativesnap", default_config_files=[])
-    conf.set_override("ceph_conf", ceph_conf, group="rbd")
-    conf.set_override("connect_timeout", TIMEOUT, group="rbd")
-    return conf
-
-
 @pytest.fixture
 def cluster(ceph):
-    client = ceph_calls.Cluster(_conf(ceph.conf_path))
+    client = ceph_calls.Cluster(rbd_helpers.rbd_options(ceph.conf_path))
     yield client
     client.close()
 

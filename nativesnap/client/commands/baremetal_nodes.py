@@ -231,17 +231,6 @@ class DeleteBaremetalNode(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        failed = []
-        for ref in parsed_args.nodes:
-            try:
-                self.client.delete_baremetal_node(
-                    self.client.find_baremetal_node(ref))
-            except exceptions.ClientException as e:
-                if len(parsed_args.nodes) == 1:
-                    raise
-                self.app.stderr.write(f"Failed to delete node {ref}: {e}\n")
-                failed.append(ref)
-        if failed:
-            raise exceptions.ClientException(
-                f"{len(failed)} of {len(parsed_args.nodes)} nodes could not "
-                f"be deleted: {', '.join(failed)}")
+        self.delete_each(parsed_args.nodes, "node", "nodes",
+                         lambda ref: self.client.delete_baremetal_node(
+                             self.client.find_baremetal_node(ref)))

@@ -77,6 +77,25 @@ class _Base:
         reporter.finish(f"done ({status})" if status else "done")
         return result
 
+    # --- several at once --------------------------------------------------------
+
+    def delete_each(self, refs, what, plural, delete):
+        """``delete(ref)`` for each of ``refs``; one that fails is reported
+        and the others go on (a single one's error is raised as it is)."""
+        failed = []
+        for ref in refs:
+            try:
+                delete(ref)
+            except exceptions.ClientException as e:
+                if len(refs) == 1:
+                    raise
+                self.app.stderr.write(f"Failed to delete {what} {ref}: {e}\n")
+                failed.append(ref)
+        if failed:
+            raise exceptions.ClientException(
+                f"{len(failed)} of {len(refs)} {plural} could not be "
+                f"deleted: {', '.join(failed)}")
+
     # --- lookups --------------------------------------------------------------
 
     def find_server(self, name_or_id, all_projects=False):

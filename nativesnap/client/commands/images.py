@@ -3,7 +3,6 @@
 from oslo_utils import uuidutils
 
 from nativesnap.client.commands import base
-from nativesnap.client import exceptions
 from nativesnap.client import resource as res
 
 SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
@@ -110,16 +109,6 @@ class DeleteImage(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        failed = []
-        for ref in parsed_args.images:
-            try:
-                self.client.delete_image(self.client.find_image(ref))
-            except exceptions.ClientException as e:
-                if len(parsed_args.images) == 1:
-                    raise
-                self.app.stderr.write(f"Failed to delete image {ref}: {e}\n")
-                failed.append(ref)
-        if failed:
-            raise exceptions.ClientException(
-                f"{len(failed)} of {len(parsed_args.images)} images could not "
-                f"be deleted: {', '.join(failed)}")
+        self.delete_each(parsed_args.images, "image", "images",
+                         lambda ref: self.client.delete_image(
+                             self.client.find_image(ref)))

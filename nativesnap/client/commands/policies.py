@@ -15,7 +15,6 @@ import argparse
 from cliff import columns as cliff_columns
 
 from nativesnap.client.commands import base
-from nativesnap.client import exceptions
 from nativesnap.client import resource as res
 
 QUIESCE_MODES = ("required", "preferred", "off")
@@ -332,20 +331,9 @@ class DeletePolicy(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        failed = []
-        for ref in parsed_args.policies:
-            try:
-                self.client.delete_snapshot_policy(
-                    self.client.find_snapshot_policy(ref))
-            except exceptions.ClientException as e:
-                if len(parsed_args.policies) == 1:
-                    raise
-                self.app.stderr.write(f"Failed to delete policy {ref}: {e}\n")
-                failed.append(ref)
-        if failed:
-            raise exceptions.ClientException(
-                f"{len(failed)} of {len(parsed_args.policies)} policies could "
-                f"not be deleted: {', '.join(failed)}")
+        self.delete_each(parsed_args.policies, "policy", "policies",
+                         lambda ref: self.client.delete_snapshot_policy(
+                             self.client.find_snapshot_policy(ref)))
 
 
 def prune_rows(plans):

@@ -4,7 +4,6 @@ policy`` and ``server policy list`` are in commands/policies.py.)"""
 
 from nativesnap.client.commands import base
 from nativesnap.client.commands import snapshots
-from nativesnap.client import exceptions
 from nativesnap.client import resource as res
 
 SORT_KEYS = ("created_at", "updated_at", "name", "status", "id")
@@ -119,19 +118,9 @@ class DeleteServer(base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        failed = []
-        for ref in parsed_args.servers:
-            try:
-                self.client.delete_server(self.find_server(ref))
-            except exceptions.ClientException as e:
-                if len(parsed_args.servers) == 1:
-                    raise
-                self.app.stderr.write(f"Failed to delete server {ref}: {e}\n")
-                failed.append(ref)
-        if failed:
-            raise exceptions.ClientException(
-                f"{len(failed)} of {len(parsed_args.servers)} servers could "
-                f"not be deleted: {', '.join(failed)}")
+        self.delete_each(parsed_args.servers, "server", "servers",
+                         lambda ref: self.client.delete_server(
+                             self.find_server(ref)))
 
 
 class SpawnServer(base.ShowOne):

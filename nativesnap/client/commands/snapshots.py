@@ -182,19 +182,8 @@ class DeleteSnapshot(_SnapshotCommand, base.Command):
         return parser
 
     def take_action(self, parsed_args):
-        failed = []
-        for ref in parsed_args.snapshots:
-            try:
-                self._delete(parsed_args, ref)
-            except exceptions.ClientException as e:
-                if len(parsed_args.snapshots) == 1:
-                    raise
-                self.app.stderr.write(f"Failed to delete snapshot {ref}: {e}\n")
-                failed.append(ref)
-        if failed:
-            raise exceptions.ClientException(
-                f"{len(failed)} of {len(parsed_args.snapshots)} snapshots "
-                f"could not be deleted: {', '.join(failed)}")
+        self.delete_each(parsed_args.snapshots, "snapshot", "snapshots",
+                         lambda ref: self._delete(parsed_args, ref))
 
     def _delete(self, parsed_args, ref):
         snapshot = self.client.delete_snapshot(
