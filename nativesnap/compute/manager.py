@@ -566,7 +566,8 @@ class ComputeManager:
         next_run = time.monotonic() + min(5.0, CONF.scheduler.run_interval)
         api = self.scheduler.compute_api
         while not self._stop.is_set():
-            self._kick.wait(WAIT_CHECK_SECONDS)
+            self._kick.wait(max(0.0, min(WAIT_CHECK_SECONDS,
+                                         next_run - time.monotonic())))
             self._kick.clear()
             if self._stop.is_set():
                 return

@@ -234,15 +234,23 @@ class Scheduler:
         now = self.clock()
         for snapshot in snapshot_obj.ServerSnapshotList.get_deletes_to_retry(
                 context, self.host, now, attempts):
+            first_seen = snapshot.retry_at is None
+            if not first_seen:
+                snapshot.delete_attempts += 1
+            # The next retry's time is set before this one is asked for: a
+            # retry that fails leaves it, the back-off doubling each time.
             wait = min(MAX_RETRY_INTERVAL, CONF.scheduler.delete_retry_interval
                        * 2 ** snapshot.delete_attempts)
-            snapshot.delete_attempts += 1
             snapshot.retry_at = now + datetime.timedelta(seconds=wait)
             snapshot.save()
-            LOG.info("Deleting snapshot %s again (attempt %d of %d; it was "
-                     "left error_deleting: %s)", snapshot.id,
-                     snapshot.delete_attempts, attempts,
-                     (snapshot.fault or {}).get("message"))
+            if first_seen:
+                LOG.info("Snapshot %s was left error_deleting (%s); it is "
+                         "deleted again in %d s", snapshot.id,
+                         (snapshot.fault or {}).get("message"), wait)
+                continue
+            LOG.info("Deleting snapshot %s again (attempt %d of %d; the next "
+                     "in %d s if it fails)", snapshot.id,
+                     snapshot.delete_attempts, attempts, wait)
             try:
                 server = server_obj.Server.get_by_id(context,
                                                      snapshot.server_id)

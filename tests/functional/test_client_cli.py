@@ -34,12 +34,13 @@ SERVER_FIELDS = ["id", "name", "project_id", "driver", "hypervisor_ref", "host",
                  "status", "task_state", "origin", "source_snapshot_id",
                  "linked", "flatten_progress", "provision_state",
                  "capabilities", "fault",
-                 "created_at", "updated_at"]
+                 "created_at", "updated_at", "queued"]
 SNAPSHOT_FIELDS = ["id", "server_id", "project_id", "name", "description",
                    "status", "progress", "kind", "memory", "quiesce",
                    "consistency", "parent_id", "is_current", "size_bytes",
                    "frozen_ms", "paused_ms", "volumes", "disks", "fault",
-                   "created_at", "updated_at", "images"]
+                   "created_at", "updated_at", "images", "policy_id",
+                   "scheduled_at"]
 IMAGE_LIST = ["ID", "Name", "Status", "Progress", "Disk Format", "Size Bytes",
               "Snapshot ID", "Created At"]
 IMAGE_LIST_LONG = IMAGE_LIST + ["Server ID", "Backend", "Location", "SHA256",
