@@ -2,10 +2,11 @@
 the projects' quotas (docs/scheduler.md). Kept apart from db/api.py, the
 servers' and snapshots' records; it uses that module's transactions.
 
-The scheduler reads, per run, every attachment of the servers its compute
-service owns in one query joined with the policy and the server, and the
-policies' snapshots of those servers in a second one: two round trips per
-run whatever the number of servers (bench/scheduler.py measures it)."""
+The scheduler reads, per run, the attachments with work (due, or waiting
+to be pruned) of the servers its compute service owns, in one query joined
+with the policy and the server; the pairs to prune then read their servers'
+snapshots as plain rows, 500 servers a query; a run's outcomes are written
+in one transaction (bench/scheduler.py measures it)."""
 
 from oslo_db import exception as db_exc
 from oslo_utils import timeutils
@@ -129,10 +130,11 @@ def attachment_destroy(context, policy_id, server_id):
                                               server_id=server_id)
 
 
-def attachments_of_host(context, host, prune_due=False):
+def attachments_of_host(context, host, due_at=None, prune_due=False):
     """(attachment, policy, server) rows of the enabled policies attached to
-    ``host``'s servers: what the scheduler looks at on one run (with
-    ``prune_due``, only the pairs waiting to be pruned)."""
+    ``host``'s servers that have work: due at ``due_at`` (or never run) or
+    waiting to be pruned (with ``prune_due``, only those). One query; the
+    pairs with nothing to do are not read."""
     attachment, policy, server = (models.PolicyAttachment,
                                   models.SnapshotPolicy, models.Server)
     with api.reader(context) as session:
@@ -140,21 +142,65 @@ def attachments_of_host(context, host, prune_due=False):
             policy, policy.id == attachment.policy_id).join(
             server, server.id == attachment.server_id).filter(
             server.host == host, policy.enabled.is_(True))
-        if prune_due:
-            rows = rows.filter(attachment.prune_due.is_(True))
-        rows = rows.order_by(attachment.server_id, attachment.created_at).all()
+        waiting = attachment.prune_due.is_(True)
+        if not prune_due:
+            due_at = due_at.replace(tzinfo=None) if due_at.tzinfo else due_at
+            waiting = sa.or_(waiting, attachment.next_run_at.is_(None),
+                             attachment.next_run_at <= due_at)
+        rows = rows.filter(waiting).order_by(attachment.server_id,
+                                             attachment.created_at).all()
         return [(_row(a), _row(p), _row(s)) for a, p, s in rows]
 
 
+def attachments_save(context, changes):
+    """Write several attachments' changes in one transaction, one
+    executemany per set of columns: ``changes`` [(policy id, server id,
+    {column: value})]."""
+    table = models.PolicyAttachment.__table__
+    now = timeutils.utcnow()
+    groups = {}
+    for policy_id, server_id, values in changes:
+        row = dict(values, updated_at=now, key_policy_id=policy_id,
+                   key_server_id=server_id)
+        groups.setdefault(tuple(sorted(values)), []).append(row)
+    with api.writer(context) as session:
+        for columns, rows in groups.items():
+            statement = table.update().where(
+                table.c.policy_id == sa.bindparam("key_policy_id"),
+                table.c.server_id == sa.bindparam("key_server_id")).values(
+                {name: sa.bindparam(name)
+                 for name in columns + ("updated_at",)})
+            session.execute(statement, rows)
+
+
+# What a prune reads of each snapshot (docs/scheduler.md, "Retention").
+PRUNE_COLUMNS = ("id", "server_id", "policy_id", "status", "name",
+                 "parent_id", "scheduled_at", "created_at")
+
+
 def snapshots_of_servers(context, server_ids):
-    """{server id: [snapshot rows]} of ``server_ids``, 500 servers a query."""
+    """{server id: [{column: value} of PRUNE_COLUMNS]} of ``server_ids``'
+    snapshots, 500 servers a query, plain rows (no entity per row)."""
     found = {server_id: [] for server_id in server_ids}
     ids = list(found)
+    columns = [getattr(models.Snapshot, name) for name in PRUNE_COLUMNS]
     with api.reader(context) as session:
         for start in range(0, len(ids), 500):
-            for row in session.query(models.Snapshot).filter(
-                    models.Snapshot.server_id.in_(ids[start:start + 500])):
-                found[row.server_id].append(_row(row))
+            for row in session.execute(sa.select(*columns).where(
+                    models.Snapshot.server_id.in_(ids[start:start + 500]))):
+                found[row.server_id].append(dict(zip(PRUNE_COLUMNS, row)))
+    return found
+
+
+def snapshots_get(context, snapshot_ids):
+    """The whole rows of ``snapshot_ids`` (those that still exist), 500 a
+    query, plain rows (no entity per row)."""
+    ids, found = list(snapshot_ids), []
+    table = models.Snapshot.__table__
+    with api.reader(context) as session:
+        for start in range(0, len(ids), 500):
+            found.extend(dict(row._mapping) for row in session.execute(
+                sa.select(table).where(table.c.id.in_(ids[start:start + 500]))))
     return found
 
 

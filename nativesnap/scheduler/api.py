@@ -194,12 +194,21 @@ class PolicyAPI:
         return prune.plan(policy, server, snapshots,
                           dependents_of(context, all_of_server), pending_slot)
 
-    def remove(self, context, plan):
+    def remove(self, context, plan, server=None, found=None):
         """Delete what ``plan`` removes; a snapshot that cannot be deleted
-        now is skipped, with why (it stays for the next prune)."""
+        now is skipped, with why (it stays for the next prune). A plan may
+        hold briefs (the scheduler's reads): the deletes work on the
+        snapshots themselves, ``found`` ({id: ServerSnapshot}) or read."""
         removed = []
-        for snapshot in plan.remove:
+        if server is None and plan.remove:
             server = server_obj.Server.get_by_id(context, plan.server_id)
+        if found is None:
+            found = policy_obj.snapshots_by_id(context,
+                                               [s.id for s in plan.remove])
+        for brief in plan.remove:
+            snapshot = found.get(brief.id)
+            if snapshot is None:
+                continue  # gone meanwhile: nothing to remove
             try:
                 self.compute_api.delete_snapshot(
                     context, server, snapshot, queue=True,

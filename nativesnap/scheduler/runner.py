@@ -80,12 +80,16 @@ class Scheduler:
         what is settled; returns the outcomes made, {(policy id, server
         id): outcome}."""
         now = self.clock()
-        work = policy_obj.host_work(context, self.host)
-        outcomes = {}
-        for attachment, policy, server in work:
+        outcomes, ran = {}, []
+        for attachment, policy, server in policy_obj.host_work(
+                context, self.host, due_at=now):
             if attachment.next_run_at is None or attachment.next_run_at <= now:
                 outcomes[(policy.id, server.id)] = self._take(
                     context, attachment, policy, server, now)
+                ran.append(attachment)
+        # The outcomes of the run in one transaction (a take's own run was
+        # recorded with its snapshot; a crash before this loses only words).
+        policy_obj.save_attachments(context, ran)
         # Read again: a take that ended meanwhile moved its server's current
         # snapshot, which the prune must see.
         outcomes.update(self.prune(context))
@@ -108,10 +112,17 @@ class Scheduler:
                 settled.append((attachment, policy, server, taken))
         dependents = policy_api.dependents_of(context, [
             s for _a, _p, server, _t in settled for s in of_server[server.id]])
-        return {(policy.id, server.id): self._prune(
-                    context, attachment, policy, server,
-                    prune.plan(policy, server, taken, dependents))
-                for attachment, policy, server, taken in settled}
+        plans = [(attachment, policy, server,
+                  prune.plan(policy, server, taken, dependents))
+                 for attachment, policy, server, taken in settled]
+        # The snapshots to delete, read whole at once (the plans hold briefs).
+        found = policy_obj.snapshots_by_id(
+            context, [s.id for _a, _p, _s, plan in plans for s in plan.remove])
+        outcomes = {(policy.id, server.id): self._prune(
+                        context, attachment, policy, server, plan, found)
+                    for attachment, policy, server, plan in plans}
+        policy_obj.save_attachments(context, [a for a, _p, _s, _t in settled])
+        return outcomes
 
     # --- take --------------------------------------------------------------------
 
@@ -134,8 +145,9 @@ class Scheduler:
                 outcome["error"] = e.message
         else:
             outcome["skipped"].append({"snapshot_id": None, "reason": reason})
-        # A take recorded the run with its snapshot; the outcome follows.
-        self._ran(attachment, policy, now, outcome)
+        # A take recorded the run with its snapshot; the outcome follows,
+        # with the run's others (run()).
+        self._ran(attachment, policy, now, outcome, save=False)
         LOG.info("Policy %s (%s) on server %s, slot %s: %s", policy.id,
                  policy.name, server.id, slot.isoformat(), _summary(outcome))
         return outcome
@@ -185,7 +197,7 @@ class Scheduler:
             outcome["skipped"].append({"snapshot_id": None,
                                        "reason": error.message})
             return None
-        self.policies.remove(context, plan)
+        self.policies.remove(context, plan, server)
         _record_plan(outcome, plan)
         try:
             return self._request(context, attachment, policy, server, slot,
@@ -196,28 +208,29 @@ class Scheduler:
             return None
 
     @staticmethod
-    def _ran(attachment, policy, now, outcome, prune_due=None):
+    def _ran(attachment, policy, now, outcome, prune_due=None, save=True):
         attachment.last_run_at = now
         attachment.next_run_at = policy_api.next_run(policy, now)
         if outcome is not None:
             attachment.outcome = outcome
         if prune_due is not None:
             attachment.prune_due = prune_due
-        attachment.save()
+        if save:
+            attachment.save()
 
     # --- prune -------------------------------------------------------------------
 
-    def _prune(self, context, attachment, policy, server, plan):
+    def _prune(self, context, attachment, policy, server, plan, found):
         failpoints.hit("scheduler.prune.before_delete")
-        self.policies.remove(context, plan)
-        # The run's outcome (its take) with this prune's decisions.
+        self.policies.remove(context, plan, server, found)
+        # The run's outcome (its take) with this prune's decisions; saved
+        # with the others of this prune (prune()).
         outcome = dict(attachment.outcome or {}, kept=[], pruned=[],
                        skipped=[s for s in (attachment.outcome or {}).get(
                            "skipped", []) if s.get("snapshot_id") is None])
         _record_plan(outcome, plan)
         attachment.outcome = outcome
         attachment.prune_due = False
-        attachment.save()
         LOG.info("Policy %s (%s) pruned server %s: %s", policy.id, policy.name,
                  server.id, _summary(outcome))
         return outcome

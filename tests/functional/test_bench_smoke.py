@@ -115,3 +115,24 @@ def test_bench_scale_quick_drives_creates_over_computes_and_writes_json(tmp_path
         assert r["rpc_round_trip_idle"]["count"] > 0
         assert r["bound"]
     assert "machine" in result
+
+
+def test_bench_scheduler_times_runs_of_every_state_at_two_small_sizes(tmp_path):
+    # bench/scheduler.py at 20 and 50 servers, one sample: the scheduler
+    # against a filled PostgreSQL database, takes and deletes counted by a
+    # stand-in compute API; a few seconds.
+    out = tmp_path / "scheduler.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench",
+                                                        "scheduler.py"),
+                           "--sizes", "20,50", "--samples", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [s["servers"] for s in result["sizes"]] == [20, 50]
+    for size in result["sizes"]:
+        n = size["servers"]
+        assert (size["find"]["takes"], size["find"]["deletes"]) == (0, 0)
+        assert (size["due"]["takes"], size["prune"]["deletes"]) == (n, 7 * n)
+        assert all(size[s]["median_s"] > 0 for s in ("find", "due", "prune"))
+    assert set(result["ratios"]) == {"find", "due", "prune"}
+    assert "machine" in result
