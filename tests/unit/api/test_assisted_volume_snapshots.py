@@ -111,19 +111,13 @@ class App:
 
 
 @pytest.fixture
-def app(sqlite_database, tmp_path, config):
+def app(sqlite_database, tmp_path, config, default_policies):
     config("state_path", str(tmp_path))
-    policy.reset()
-    policy.get_enforcer()  # registers [oslo_policy]
-    config("policy_file", str(tmp_path / "no-such-policy.yaml"),
-           group="oslo_policy")
-    policy.reset()
     application = App(tmp_path)
     yield application
     application.compute.stop_serving()
     application.runner.shutdown(WAIT)
     rpc.cleanup()
-    policy.reset()
 
 
 def fault(resp, code):

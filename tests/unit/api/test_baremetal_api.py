@@ -28,7 +28,6 @@ from nativesnap import context as ns_context
 from nativesnap.objects import baremetal_node as node_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
-from nativesnap import policy
 from tests.unit.compute.test_baremetal_provision import bm_server
 from tests.unit.compute.test_baremetal_provision import enrol
 from tests.unit.compute.test_baremetal_provision import RecordingRPC
@@ -76,15 +75,9 @@ class App:
 
 
 @pytest.fixture
-def app(sqlite_database, tmp_path, config):
-    policy.reset()
-    policy.get_enforcer()  # registers [oslo_policy]
-    config("policy_file", str(tmp_path / "no-such-policy.yaml"),
-           group="oslo_policy")
-    policy.reset()
+def app(sqlite_database, tmp_path, config, default_policies):
     register_compute()
     yield App()
-    policy.reset()
 
 
 def fault(resp, code):

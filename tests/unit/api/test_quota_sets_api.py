@@ -8,7 +8,6 @@ import pytest
 
 from nativesnap.common import states
 from nativesnap.objects import snapshot as snapshot_obj
-from nativesnap import policy
 from tests.unit.api.test_baremetal_api import fault
 from tests.unit.api.test_snapshot_policies_api import ADMIN
 from tests.unit.api.test_snapshot_policies_api import OWNER
@@ -21,15 +20,9 @@ UNLIMITED = {"id": "p1", "snapshots": -1, "snapshots_per_server": -1}
 
 
 @pytest.fixture
-def app(sqlite_database, tmp_path, config):
-    policy.reset()
-    policy.get_enforcer()
-    config("policy_file", str(tmp_path / "no-such-policy.yaml"),
-           group="oslo_policy")
-    policy.reset()
+def app(sqlite_database, default_policies):
     register_compute()
-    yield PolicyApp()
-    policy.reset()
+    return PolicyApp()
 
 
 def _show(app, path=PATH, token=ADMIN):

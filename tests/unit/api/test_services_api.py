@@ -9,7 +9,6 @@ import pytest
 
 from nativesnap import context as ns_context
 from nativesnap.objects import service as service_obj
-from nativesnap import policy
 from tests.unit.api.test_baremetal_api import App
 from tests.unit.api.test_baremetal_api import fault
 from tests.unit.api.test_baremetal_api import NO_UUID
@@ -19,12 +18,7 @@ MEMBER = "alice:p1"
 
 
 @pytest.fixture
-def app(sqlite_database, tmp_path, config):
-    policy.reset()
-    policy.get_enforcer()
-    config("policy_file", str(tmp_path / "no-such-policy.yaml"),
-           group="oslo_policy")
-    policy.reset()
+def app(sqlite_database, tmp_path, config, default_policies):
     context = ns_context.get_admin_context()
     service_obj.Service.heartbeat(context, "host-a", {"libvirt": {
         "host_free": False}, "vmware": {"host_free": True}}, "1.2")
@@ -34,7 +28,6 @@ def app(sqlite_database, tmp_path, config):
     gone.last_seen_at = timeutils.utcnow() - datetime.timedelta(minutes=5)
     gone.save()
     yield App()
-    policy.reset()
 
 
 def _by_host(app):

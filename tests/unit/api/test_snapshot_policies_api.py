@@ -30,7 +30,6 @@ from nativesnap import context as ns_context
 from nativesnap.objects import policy as policy_obj
 from nativesnap.objects import server as server_obj
 from nativesnap.objects import snapshot as snapshot_obj
-from nativesnap import policy
 from tests.unit.api.test_baremetal_api import fault
 from tests.unit.api.test_baremetal_api import NO_UUID
 from tests.unit.compute.test_baremetal_provision import RecordingRPC
@@ -118,15 +117,9 @@ class PolicyApp:
 
 
 @pytest.fixture
-def app(sqlite_database, tmp_path, config):
-    policy.reset()
-    policy.get_enforcer()
-    config("policy_file", str(tmp_path / "no-such-policy.yaml"),
-           group="oslo_policy")
-    policy.reset()
+def app(sqlite_database, tmp_path, config, default_policies):
     register_compute()
     yield PolicyApp()
-    policy.reset()
 
 
 # --- create, show, list, update, delete --------------------------------------------
