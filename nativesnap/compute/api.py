@@ -11,6 +11,7 @@ anything is recorded) and one cast; the request answers at once.
 """
 
 import datetime
+import functools
 
 from oslo_log import log as logging
 from oslo_utils import timeutils
@@ -301,12 +302,14 @@ class API:
         if request.snapshot_id is not None:
             snapshot = snapshot_obj.ServerSnapshot.get_by_id(
                 context, request.snapshot_id)
-        taken = lambda: queued_obj.QueuedRequest.remove(context,  # noqa: E731
-                                                        request.id)
+        taken = functools.partial(queued_obj.QueuedRequest.remove, context,
+                                  request.id)
         if request.action == queued_obj.CREATE_SNAPSHOT:
             self._start_create(context, server, snapshot, [
                 lambda: snapshot.transition(states.START), taken])
         elif request.action == queued_obj.DELETE_SNAPSHOT:
+            # A linked server may have been spawned from it while it waited.
+            self._check_no_dependents(context, snapshot)
             self._start_delete(context, server, snapshot, [taken])
         elif request.action == queued_obj.REVERT:
             self._check_revert(server, snapshot)
@@ -495,7 +498,6 @@ class API:
         return snapshot
 
     def _start_delete(self, context, server, snapshot, records):
-        self._check_no_dependents(context, snapshot)
         self._start_task(
             context, server, states.DELETING_SNAPSHOT, target_id=snapshot.id,
             records=[lambda: snapshot.transition(states.DELETE, fault=None,

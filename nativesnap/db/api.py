@@ -223,7 +223,7 @@ def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
 # --- servers -----------------------------------------------------------------
 
 
-def _insert(context, model, values):
+def insert(context, model, values):
     """Add one row; its values as saved (defaults filled in)."""
     with writer(context) as session:
         row = model()
@@ -235,7 +235,7 @@ def _insert(context, model, values):
 
 def server_create(context, values):
     try:
-        return _insert(context, models.Server, values)
+        return insert(context, models.Server, values)
     except db_exc.DBDuplicateEntry:
         # The failed flush spoilt that transaction; look in a new one.
         existing = server_find_by_ref(context, values["driver"], values["host"],
@@ -408,7 +408,7 @@ def server_get_dependents(context, snapshot_ids):
 
 
 def snapshot_create(context, values):
-    return _insert(context, models.Snapshot, values)
+    return insert(context, models.Snapshot, values)
 
 
 def snapshot_get(context, snapshot_id):
@@ -498,7 +498,7 @@ def snapshot_children(context, snapshot_id):
 
 
 def image_create(context, values):
-    return _insert(context, models.Image, values)
+    return insert(context, models.Image, values)
 
 
 def image_get(context, image_id):
@@ -628,7 +628,7 @@ def volume_attachment_get_all(context, server_id=None, volume_id=None):
 
 
 def volume_operation_create(context, values):
-    return _insert(context, models.AssistedVolumeOperation, values)
+    return insert(context, models.AssistedVolumeOperation, values)
 
 
 def volume_operation_get(context, operation_id):
@@ -722,7 +722,7 @@ def _node_not_found(node_id):
 
 def baremetal_node_create(context, values):
     with _node_errors(values.get("name")):
-        return _insert(context, models.BaremetalNode, values)
+        return insert(context, models.BaremetalNode, values)
 
 
 def baremetal_node_get(context, node_id):

@@ -25,12 +25,7 @@ _row = api.as_dict
 
 
 def policy_create(context, values):
-    now = timeutils.utcnow()
-    with api.writer(context) as session:
-        row = models.SnapshotPolicy(created_at=now, updated_at=now, **values)
-        session.add(row)
-        session.flush()
-        return _row(row)
+    return api.insert(context, models.SnapshotPolicy, values)
 
 
 def policy_get(context, policy_id):
@@ -77,15 +72,10 @@ def policy_destroy(context, policy_id):
 
 
 def attachment_create(context, policy_id, server_id, next_run_at):
-    now = timeutils.utcnow()
     try:
-        with api.writer(context) as session:
-            row = models.PolicyAttachment(
-                policy_id=policy_id, server_id=server_id,
-                next_run_at=next_run_at, created_at=now, updated_at=now)
-            session.add(row)
-            session.flush()
-            return _row(row)
+        return api.insert(context, models.PolicyAttachment, {
+            "policy_id": policy_id, "server_id": server_id,
+            "next_run_at": next_run_at})
     except db_exc.DBDuplicateEntry:
         raise exception.PolicyAlreadyAttached(policy_id=policy_id,
                                               server_id=server_id)
@@ -102,14 +92,6 @@ def attachment_get_all(context, policy_ids=None, server_id=None):
         return [_row(r) for r in query.order_by(
             models.PolicyAttachment.created_at,
             models.PolicyAttachment.policy_id)]
-
-
-def attachment_update(context, policy_id, server_id, values):
-    values = dict(values, updated_at=timeutils.utcnow())
-    with api.writer(context) as session:
-        session.query(models.PolicyAttachment).filter_by(
-            policy_id=policy_id, server_id=server_id).update(
-            values, synchronize_session=False)
 
 
 def attachments_update_all(context, policy_id, values):

@@ -3,7 +3,6 @@
 transaction that takes the server's task lock for it, so that after a crash
 a request has either started or still waits, never both nor neither."""
 
-from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from nativesnap.common import states
@@ -16,12 +15,7 @@ _row = api.as_dict
 
 
 def create(context, values):
-    now = timeutils.utcnow()
-    with api.writer(context) as session:
-        row = models.QueuedRequest(created_at=now, updated_at=now, **values)
-        session.add(row)
-        session.flush()
-        return _row(row)
+    return api.insert(context, models.QueuedRequest, values)
 
 
 def get_all(context, server_ids):

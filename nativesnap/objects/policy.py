@@ -9,6 +9,7 @@ per server."""
 import datetime
 import types
 
+from nativesnap.common import states
 from nativesnap.db import policies as db
 from nativesnap.objects import base
 from nativesnap.objects import fields
@@ -17,10 +18,6 @@ from nativesnap.objects import snapshot as snapshot_obj
 
 RETENTION = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly",
              "keep_monthly", "keep_yearly")
-# What a policy takes and keeps, and when: the fields a request may set.
-SETTABLE = ("name", "description", "interval_minutes", "cron", "timezone",
-            "memory", "quiesce", "include_volumes", "name_template",
-            "enabled") + RETENTION
 DEFAULT_NAME_TEMPLATE = "{policy}-{time:%Y%m%d-%H%M}"
 
 
@@ -39,7 +36,7 @@ class SnapshotPolicy(base.NativesnapObject):
         "cron": fields.StringField(nullable=True),
         "timezone": fields.StringField(default="UTC"),
         "memory": fields.BooleanField(default=False),
-        "quiesce": fields.QuiesceField(),
+        "quiesce": fields.QuiesceField(default=states.QUIESCE_PREFERRED),
         "include_volumes": fields.BooleanField(default=False),
         "name_template": fields.StringField(default=DEFAULT_NAME_TEMPLATE),
         "enabled": fields.BooleanField(default=True),
@@ -108,11 +105,7 @@ class PolicyAttachment(base.NativesnapObject):
         db.attachment_destroy(context, policy_id, server_id)
 
     def save(self):
-        changes = self.obj_get_changes()
-        if changes:
-            db.attachment_update(self._context, self.policy_id, self.server_id,
-                                 changes)
-            self.obj_reset_changes()
+        save_attachments(self._context, [self])
 
     @staticmethod
     def update_all(context, policy_id, **values):

@@ -72,16 +72,7 @@ class PolicyAPI:
         policy.user_id = context.user_id
         for name, value in values.items():
             setattr(policy, name, value)
-        for name, default in (("memory", False), ("quiesce", "preferred"),
-                              ("include_volumes", False), ("enabled", True),
-                              ("timezone", "UTC"),
-                              ("name_template",
-                               policy_obj.DEFAULT_NAME_TEMPLATE)):
-            if not policy.obj_attr_is_set(name):
-                setattr(policy, name, default)
-        for rule in policy_obj.RETENTION:
-            if not policy.obj_attr_is_set(rule):
-                setattr(policy, rule, 0)
+        policy.obj_set_defaults()  # the fields' defaults where not given
         policy.create()
         LOG.info("Snapshot policy %s (%s) created in project %s", policy.id,
                  policy.name, policy.project_id)

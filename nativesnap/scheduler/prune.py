@@ -49,19 +49,6 @@ def settled(snapshots):
     return not any(s.status in UNSETTLED for s in snapshots)
 
 
-def branch_of(snapshot_id, all_snapshots):
-    """``snapshot_id`` and every later snapshot of its branch."""
-    children = {}
-    for other in all_snapshots:
-        children.setdefault(other.parent_id, []).append(other.id)
-    branch, todo = [], [snapshot_id]
-    while todo:
-        current = todo.pop()
-        branch.append(current)
-        todo.extend(children.get(current, []))
-    return branch
-
-
 # Stands for the snapshot a take over quota is about to make.
 PENDING = "~pending"
 

@@ -3,10 +3,10 @@ and prunes what their retention no longer keeps (docs/scheduler.md).
 
 It runs in each compute service, for the servers that service owns (their
 ``host``; host-free servers move with their owner), every ``[scheduler]
-run_interval`` seconds. A run reads every attachment of its host in one
-query, takes what is due, then prunes the pairs that need it (a take since
-the last prune, a changed retention) once all their policy's snapshots have
-settled. Its takes and deletes go through the compute API like a user's, but
+run_interval`` seconds. A run reads, in one query, only its host's
+attachments that have work, takes what is due, then prunes the pairs that
+need it (a take since the last prune, a changed retention) once all their
+policy's snapshots have settled. Its takes and deletes go through the compute API like a user's, but
 queued: a busy server makes them wait their turn instead of failing.
 
 Every decision is written to the pair's ``outcome`` (taken, kept by which
@@ -66,8 +66,7 @@ class Scheduler:
 
     def __init__(self, host, compute_api, free_space, clock=None):
         self.host = host
-        self.compute_api = compute_api
-        self.policies = policy_api.PolicyAPI(compute_api)
+        self.set_compute_api(compute_api)
         self.free_space = free_space
         self.clock = clock or configured_clock()
 
@@ -95,12 +94,11 @@ class Scheduler:
         outcomes.update(self.prune(context))
         return outcomes
 
-    def prune(self, context, work=None):
+    def prune(self, context):
         """Prune the pairs waiting for it whose snapshots have settled (a
         take ends a moment after the run that asked for it: the compute
         service calls this as tasks end, not only on runs)."""
-        if work is None:
-            work = policy_obj.host_work(context, self.host, prune_due=True)
+        work = policy_obj.host_work(context, self.host, prune_due=True)
         if not work:
             return {}
         of_server = policy_obj.server_snapshots(

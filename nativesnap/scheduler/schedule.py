@@ -17,6 +17,7 @@ import zoneinfo
 import croniter
 
 from nativesnap import exception
+from nativesnap.scheduler import retention
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 UTC = datetime.timezone.utc
@@ -31,10 +32,8 @@ def _aware(moment):
 def check_timezone(name):
     """The zone named ``name``; ValidationError naming the field if none."""
     try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError(name)
-        return zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return retention.zone(name)
+    except ValueError:
         raise exception.ValidationError(
             where="timezone", reason=f"'{name}' is not an IANA time zone "
             "name (such as UTC or Europe/Berlin)")

@@ -32,7 +32,7 @@ EXPECTED_FINGERPRINTS = {
     "BaremetalNodeList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "Service": "1.0-89d4ef9879994dfa114c4ac00096b6db",
     "ServiceList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
-    "SnapshotPolicy": "1.0-4f6837b3926dbad1246726d729b46bd8",
+    "SnapshotPolicy": "1.0-8ac8be85ce47a7615da96814b2aeada4",
     "SnapshotPolicyList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
     "PolicyAttachment": "1.0-39604e07b75e1dcaaa02391502291eba",
     "PolicyAttachmentList": "1.0-15ecf022a68ddbb8c2a6739cfc9f8f5e",
