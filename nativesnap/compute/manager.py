@@ -78,7 +78,6 @@ class ComputeManager:
             lambda task, reservation: self.runner.submit(task,
                                                          reservation=reservation),
             on_done=lambda task: self._kick.set())
-        self._compute_api = None
         self.scheduler = scheduler_runner.Scheduler(
             self.host, None, self.free_space)
         self._threads = []
