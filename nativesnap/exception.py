@@ -384,6 +384,14 @@ class ImageServiceQuotaExceeded(ImageServiceCallFailed):
     code = 413
 
 
+class KeystoneCallFailed(NativesnapException):
+    """Keystone did not answer a console sign-in (docs/console.md); 502
+    because the failing peer is upstream."""
+
+    msg_fmt = "Keystone at %(url)s did not answer the sign-in: %(reason)s"
+    code = 502
+
+
 class InsufficientStorage(NativesnapException):
     """A disk nativesnap writes to is full (ENOSPC): nothing is wrong with the
     request or the service, and the same request succeeds once space is

@@ -3,6 +3,7 @@
 import re
 
 from nativesnap.api import auth
+from nativesnap.api import console
 from nativesnap.api.extensions import assisted_volume_snapshots as avs
 from nativesnap.api.extensions import baremetal_nodes
 from nativesnap.api.extensions import images
@@ -111,5 +112,7 @@ def make_app(compute_api):
         # Public and agent paths only ever reach this one.
         public = wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS,
                                      **agents)
-        return auth.wrap_keystone(app, public, PUBLIC_PATHS, AGENT_PATHS)
-    return wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS, **agents)
+        return console.mount(
+            auth.wrap_keystone(app, public, PUBLIC_PATHS, AGENT_PATHS))
+    return console.mount(
+        wsgi.APIApplication(router, auth.noauth2, PUBLIC_PATHS, **agents))

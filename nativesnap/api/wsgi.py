@@ -188,7 +188,7 @@ class Resource:
                 path_args[name] = validation.check_uuid(name, value)
         kwargs = dict(path_args)
         if req.method in ("POST", "PUT", "PATCH"):
-            kwargs["body"] = _parse_body(req)
+            kwargs["body"] = parse_body(req)
         result = method(req, **kwargs)
         code = getattr(method, "wsgi_code", 200)
         headers = {}
@@ -206,7 +206,7 @@ class Resource:
         return resp
 
 
-def _parse_body(req):
+def parse_body(req):
     if not req.body:
         raise exception.ValidationError(
             where="request body", reason="the body is empty; send a JSON object")

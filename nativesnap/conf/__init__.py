@@ -5,6 +5,7 @@ from oslo_config import cfg
 from nativesnap.conf import api
 from nativesnap.conf import baremetal
 from nativesnap.conf import cinder
+from nativesnap.conf import console
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import fault_injection
@@ -21,6 +22,7 @@ CONF = cfg.CONF
 
 default.register_opts(CONF)
 api.register_opts(CONF)
+console.register_opts(CONF)
 database.register_opts(CONF)
 image.register_opts(CONF)
 cinder.register_opts(CONF)

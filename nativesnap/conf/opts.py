@@ -9,6 +9,7 @@ import nativesnap.conf  # noqa: F401 - registers options and defaults
 from nativesnap.conf import api
 from nativesnap.conf import baremetal
 from nativesnap.conf import cinder
+from nativesnap.conf import console
 from nativesnap.conf import database
 from nativesnap.conf import default
 from nativesnap.conf import fault_injection
@@ -23,7 +24,7 @@ from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
-_MODULES = (default, api, image, libvirt, vmware, baremetal, fault_injection,
+_MODULES = (default, api, console, image, libvirt, vmware, baremetal, fault_injection,
             cinder, glance, rbd, upgrade_levels, scheduler)
 
 
