@@ -24,7 +24,7 @@ PARALLEL_FUNCTIONAL_MODULES = frozenset(f"test_{name}.py" for name in (
     "auth_keystone",
     "client_api", "client_baremetal_nodes", "client_cli", "client_osc",
     "cluster_api_workers", "cluster_host_free", "cluster_rpc_version_cap",
-    "concurrency", "fuzz_api", "scheduler_queue", "scheduler_recovery",
+    "concurrency", "console_fake", "fuzz_api", "scheduler_queue", "scheduler_recovery",
     "security", "smoke"))
 UNIT_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit")
 
