@@ -53,7 +53,12 @@ class Browser:
     # --- navigation ------------------------------------------------------------
 
     def open(self, fragment="#/servers", view=None):
-        """Load the console afresh at ``fragment``; wait for ``view``."""
+        """Load the console afresh at ``fragment``; wait for ``view``.
+
+        The page is left first: a URL that differs from the current one in
+        its fragment only would be a hash change (or nothing at all), not a
+        load, and ``view`` could be the old page's."""
+        self.driver.get("about:blank")
         self.driver.get(f"{self.base_url}/ui/{fragment}")
         if view:
             self.wait_view(view)
@@ -70,6 +75,23 @@ class Browser:
         self.find("#token").send_keys(token)
         self.click("#sign-in")
         self.wait_view(view)
+
+    def new_session(self):
+        """Signed out (by the page's own Sign out, if anyone is signed in):
+        the next ``sign_in`` starts afresh."""
+        self.open("#/servers")
+        self.wait(lambda: self.driver.execute_script(
+            "return document.getElementById('main').dataset.ready === 'true' "
+            "&& document.body.dataset.view;"), what="a view")
+        if self.find("#sign-out").is_displayed():
+            self.sign_out()
+
+    def signed_in_token(self):
+        """The token the console holds (None when signed out or not on it)."""
+        if not self.driver.current_url.startswith(self.base_url + "/"):
+            return None
+        return self.driver.execute_script(
+            "return sessionStorage.getItem('nativesnap.token');")
 
     def sign_out(self):
         self.click("#sign-out")
@@ -146,10 +168,12 @@ class Browser:
         self.log.extend(self.driver.get_log("browser"))
         return list(self.log)
 
-    def console_errors(self, allowed=()):
-        """SEVERE browser console entries, but those containing one of
-        ``allowed`` (a refusal the test caused on purpose)."""
-        return [e for e in self.console_entries() if e["level"] == "SEVERE"
+    def console_errors(self, allowed=(), since=0):
+        """SEVERE browser console entries (from the ``since``-th entry seen,
+        see ``console_entries``), but those containing one of ``allowed``
+        (a refusal the test caused on purpose)."""
+        return [e for e in self.console_entries()[since:]
+                if e["level"] == "SEVERE"
                 and not any(a in e["message"] for a in allowed)]
 
     def screenshot(self, name, dark=False):
