@@ -136,3 +136,24 @@ def test_bench_scheduler_times_runs_of_every_state_at_two_small_sizes(tmp_path):
         assert all(size[s]["median_s"] > 0 for s in ("find", "due", "prune"))
     assert set(result["ratios"]) == {"find", "due", "prune"}
     assert "machine" in result
+
+
+def test_bench_console_draws_every_snapshot_of_a_small_tree(tmp_path):
+    # bench/console.py: nativesnap-api (fake driver), one server with 50
+    # snapshots in a tree with forks, one warm-up and one measured load of
+    # its page in headless Chromium; a few seconds.
+    out = tmp_path / "console.json"
+    done = subprocess.run([sys.executable, os.path.join(fixtures.REPO, "bench",
+                                                        "console.py"),
+                           "--snapshots", "50", "--branches", "5", "--samples", "1",
+                           "--json", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "snapshot nodes drawn" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["tree"]["forks"] == 5
+    summary = result["summary"]
+    assert summary["nodes"] == [50]
+    assert summary["requests_snapshot_list"] == [1]
+    assert summary["rendered_ms"]["median"] > 0 and summary["api_list_median_ms"] > 0
+    assert "machine" in result

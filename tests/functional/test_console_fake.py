@@ -601,3 +601,25 @@ def test_screenshots_of_the_server_list_and_a_tree_in_light_and_dark(api, browse
         '#details dd[data-field="images"]'), what="the export in the details")
     for dark, name in ((False, "console-tree"), (True, "console-tree-dark")):
         browser.screenshot(name, dark=dark)
+
+
+def test_the_token_stays_in_session_storage_never_in_urls_cookies_or_the_log(
+        api, browser):
+    token = "tokenprobe:project-tokenprobe"
+    server = adopt(api, "project-tokenprobe", name="probe-01")
+    take(api, server, "probe-snap", token=token)
+    server_page(browser, token, server["id"])
+    browser.select_snapshot(snapshots(api, server["id"], token=token)[0]["id"])
+    seen = browser.driver.execute_script("""
+        return {urls: [location.href, ...performance.getEntriesByType('resource')
+                         .map((e) => e.name)],
+                cookie: document.cookie, local: localStorage.length,
+                session: sessionStorage.getItem('nativesnap.token')};""")
+    assert seen["session"] == token
+    assert seen["cookie"] == "" and seen["local"] == 0
+    assert len(seen["urls"]) > 3
+    assert not [u for u in seen["urls"] if token in u]
+    assert token not in api.read_log()
+    browser.new_session()
+    assert browser.driver.execute_script(
+        "return sessionStorage.getItem('nativesnap.token');") is None

@@ -210,7 +210,7 @@ async function exportImage(page, snap) {
 
 // ---- the page ----------------------------------------------------------------------------
 
-async function load(page) {
+async function fetchServer(page) {
   const [server, snapshots] = await Promise.all([
     call('GET', `/v1/servers/${page.id}`),
     listAll(`/v1/servers/${page.id}/snapshots`, 'snapshots'),
@@ -218,6 +218,10 @@ async function load(page) {
   page.server = server.server;
   page.snapshots = snapshots;
   ui.servers.set(page.server.id, page.server);
+}
+
+// Which servers are linked clones of which snapshot (their dependents).
+function findLinked(page) {
   page.linked = new Map();
   for (const other of ui.servers.values()) {
     if (other.linked && other.source_snapshot_id) {
@@ -227,10 +231,20 @@ async function load(page) {
   }
 }
 
+async function load(page) {
+  await fetchServer(page);
+  findLinked(page);
+}
+
 function draw(page) {
   document.getElementById('crumb-server').textContent = page.server.name;
   const current = page.snapshots.find((s) => s.is_current);
-  const context = { currentId: current ? current.id : null, selectedId: page.selectedId, linked: page.linked };
+  const context = {
+    currentId: current ? current.id : null,
+    selectedId: page.selectedId,
+    linked: page.linked,
+    policyName: (id) => (page.policies.has(id) ? page.policies.get(id).name : 'policy'),
+  };
   const tree = renderTree(page.snapshots, context);
   tree.addEventListener('click', (event) => {
     const card = event.target.closest('.card[data-snapshot-id]');
@@ -270,8 +284,8 @@ async function policyNames(page) {
 export async function serverPage(id) {
   const generation = ui.generation;
   const page = { id, selectedId: null, policies: new Map(), linked: new Map() };
-  await Promise.all([serverLinks(), policyNames(page)]);
-  await load(page);
+  await Promise.all([serverLinks(), policyNames(page), fetchServer(page)]);
+  findLinked(page);
   if (generation !== ui.generation) return;
   const main = document.getElementById('main');
   page.head = el('div');

@@ -75,11 +75,13 @@ class AssistedVolumeSnapshotsController(wsgi.Controller):
         filters = {key: params[key].lower() if key.endswith("_id") else params[key]
                    for key in ("volume_id", "server_id", "action", "status")
                    if params.get(key)}
-        operations = operation_obj.AssistedVolumeOperationList.get_all(
-            context, filters=filters, limit=page["limit"], marker=page["marker"])
+        operations, more = common.split_page(
+            operation_obj.AssistedVolumeOperationList.get_all(
+                context, filters=filters, limit=common.peek(page)["limit"],
+                marker=page["marker"]), page)
         items = [view.show(op) for op in operations]
         body = {"operations": items}
-        links = common_view.next_link(req, items, page["limit"])
+        links = common_view.next_link(req, items, page["limit"], more)
         if links:
             body["operations_links"] = links
         return body

@@ -74,11 +74,12 @@ class BaremetalNodesController(wsgi.Controller):
         _authorize(context, "list")
         params = validation.validate_query(schema.index_query, req)
         page = common.page_params(params)
-        nodes = node_obj.BaremetalNodeList.get_all(context, **page)
+        nodes, more = common.split_page(node_obj.BaremetalNodeList.get_all(
+            context, **common.peek(page)), page)
         servers = self.compute_api.node_servers(context, nodes)
         items = [view.show(req, n, servers.get(n.id)) for n in nodes]
         body = {"nodes": items}
-        links = common_view.next_link(req, items, page["limit"])
+        links = common_view.next_link(req, items, page["limit"], more)
         if links:
             body["nodes_links"] = links
         return body

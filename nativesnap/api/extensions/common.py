@@ -67,6 +67,19 @@ def listing_project(context, params, policy_prefix):
     return None if all_projects else context.project_id
 
 
+def peek(page):
+    """``page`` asking for one row more than the page holds: whether it
+    comes back says if a next page exists (``split_page``), so a last page
+    that happens to be full carries no next link."""
+    return dict(page, limit=page["limit"] + 1 if page["limit"] else 0)
+
+
+def split_page(rows, page):
+    """(the page's rows, whether more follow) of rows read with ``peek``."""
+    rows = list(rows)
+    return rows[:page["limit"]], len(rows) > page["limit"]
+
+
 def page_params(params, default_sort_key="created_at"):
     """limit, marker, sort_key, sort_dir from a validated query dict."""
     max_limit = CONF.api.max_limit

@@ -28,11 +28,12 @@ class ImagesController(wsgi.Controller):
         page = common.page_params(params)
         filters = {key: params[key].lower() if key.endswith("_id") else params[key]
                    for key in FILTERS if params.get(key)}
-        images = image_obj.ImageList.get_all(
-            context, project_id=project_id, filters=filters, **page)
+        images, more = common.split_page(image_obj.ImageList.get_all(
+            context, project_id=project_id, filters=filters,
+            **common.peek(page)), page)
         items = [view.show(req, i) for i in images]
         body = {"images": items}
-        links = common_view.next_link(req, items, page["limit"])
+        links = common_view.next_link(req, items, page["limit"], more)
         if links:
             body["images_links"] = links
         return body

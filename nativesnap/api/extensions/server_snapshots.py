@@ -62,10 +62,10 @@ def snapshot_body(req, snapshot, current_snapshot_id):
                                {snapshot.server_id: current_snapshot_id})[0]}
 
 
-def _list_body(req, snapshots, current_ids, limit):
+def _list_body(req, snapshots, current_ids, limit, more):
     items = _views(req, snapshots, current_ids)
     body = {"snapshots": items}
-    links = common_view.next_link(req, items, limit)
+    links = common_view.next_link(req, items, limit, more)
     if links:
         body["snapshots_links"] = links
     return body
@@ -95,10 +95,12 @@ class ServerSnapshotsController(wsgi.Controller):
         server = common.get_server(context, server_id, POLICY % "list")
         params = dict(req.GET)
         page = common.page_params(params)
-        snapshots = snapshot_obj.ServerSnapshotList.get_all(
-            context, server_id=server.id, filters=_filters(params), **page)
+        snapshots, more = common.split_page(
+            snapshot_obj.ServerSnapshotList.get_all(
+                context, server_id=server.id, filters=_filters(params),
+                **common.peek(page)), page)
         return _list_body(req, snapshots, {server.id: server.current_snapshot_id},
-                          page["limit"])
+                          page["limit"], more)
 
     @wsgi.response(202)
     @wsgi.expected_errors((400, 404, 409))
@@ -173,9 +175,10 @@ class SnapshotsController(wsgi.Controller):
         params = dict(req.GET)
         project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
-        snapshots = snapshot_obj.ServerSnapshotList.get_all(
-            context, project_id=project_id,
-            filters=_filters(params), **page)
+        snapshots, more = common.split_page(
+            snapshot_obj.ServerSnapshotList.get_all(
+                context, project_id=project_id, filters=_filters(params),
+                **common.peek(page)), page)
         current = server_obj.ServerList.current_snapshot_ids(
             context, {s.server_id for s in snapshots})
-        return _list_body(req, snapshots, current, page["limit"])
+        return _list_body(req, snapshots, current, page["limit"], more)

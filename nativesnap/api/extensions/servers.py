@@ -51,12 +51,12 @@ class ServersController(wsgi.Controller):
         project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
         filters = {"status": params["status"]} if params.get("status") else None
-        servers = server_obj.ServerList.get_all(
-            context, project_id=project_id,
-            filters=filters, **page)
-        items = self._views(req, list(servers))
+        servers, more = common.split_page(server_obj.ServerList.get_all(
+            context, project_id=project_id, filters=filters,
+            **common.peek(page)), page)
+        items = self._views(req, servers)
         body = {"servers": items}
-        links = common_view.next_link(req, items, page["limit"])
+        links = common_view.next_link(req, items, page["limit"], more)
         if links:
             body["servers_links"] = links
         return body

@@ -20,9 +20,10 @@ def self_links(req, path):
             {"rel": "bookmark", "href": f"{req.base_url()}/{path}"}]
 
 
-def next_link(req, items, limit):
-    """A ``next`` link when the page is full (there may be more)."""
-    if not items or len(items) < limit:
+def next_link(req, items, limit, more):
+    """A ``next`` link when more items follow this page (``more``: the
+    controller read one row past it)."""
+    if not items or not more:
         return []
     params = {k: v for k, v in req.GET.items() if k != "marker"}
     params["limit"] = str(limit)

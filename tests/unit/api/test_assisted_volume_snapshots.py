@@ -340,7 +340,7 @@ def test_the_listing_shows_who_asked_what_and_how_it_ended_newest_first(app):
     assert first["request"] == bodies[0]["snapshot"]["create_info"]
     assert first["callback"]["status"] == "creating"
     assert first["finished_at"] and first["duration_ms"] >= 0
-    # Paging: limit and marker, with a next link while the page is full.
+    # Paging: limit and marker, with a next link while more follow.
     page = app.request("GET", "/v1/os-assisted-volume-snapshots?limit=2").json
     assert [o["id"] for o in page["operations"]] == [o["id"] for o in ops[:2]]
     next_url = page["operations_links"][0]["href"]
