@@ -55,53 +55,30 @@ run or the page drew the wrong tree, 2 for bad arguments.
   bench/console.py --snapshots 50 --samples 1      smoke run, seconds
 """
 
-import os
-import sys
+import bootstrap
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
-
-# Run under the repository's venv whatever `python3` is first on PATH: the
-# service, its console scripts, selenium and the fixtures all live there.
-if (os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(REPO, ".venv"))
-        and os.path.exists(_VENV_PYTHON)
-        and not os.environ.get("NATIVESNAP_BENCH_REEXEC")):
-    os.environ["NATIVESNAP_BENCH_REEXEC"] = "1"
-    os.execv(_VENV_PYTHON, [_VENV_PYTHON, os.path.abspath(__file__), *sys.argv[1:]])
-
-sys.path.insert(0, REPO)
+bootstrap.enter_venv(__file__)
+REPO = bootstrap.REPO
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
 import contextlib  # noqa: E402
 import datetime  # noqa: E402
-import importlib.machinery  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 
 import requests  # noqa: E402
 
 from tests import fixtures  # noqa: E402
 
 
-def _load_bench_api():
-    """bench/api as a module: its machine facts, statistics and BenchError."""
-    loader = importlib.machinery.SourceFileLoader(
-        "nativesnap_bench_api", os.path.join(REPO, "bench", "api"))
-    module = importlib.util.module_from_spec(
-        importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
-bench_api = _load_bench_api()
+bench_api = bootstrap.load_bench_api()
 BenchError = bench_api.BenchError
 
 PROJECT = "bench-project"
@@ -676,7 +653,7 @@ def main(argv=None):
         "benchmark": "console",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"),
-        "git": dict(bench_api.git_info(), console_code_sha256=code_sha256()),
+        "git": dict(bench_api.git_info(), console_code_sha256=bootstrap.code_sha256(CODE)),
         "machine": dict(bench_api.machine_info(),
                         loadavg_at_start=bench_api.loadavg()),
         "config": {"snapshots": args.snapshots, "branches": args.branches,
@@ -690,34 +667,16 @@ def main(argv=None):
         "targets": {"rendered_ms": TARGET_RENDER_MS,
                     "snapshot_list_requests_per_1000": 1},
     }
-    try:
-        run(args, report)
-    except Exception as e:  # noqa: BLE001 — whatever it was, the run failed
-        traceback.print_exc()
-        print(f"bench/console.py: could not run: {type(e).__name__}: {e}",
-              file=sys.stderr)
+    if not bootstrap.attempt("bench/console.py", run, args, report):
         return 1
     report["machine"]["loadavg_at_end"] = bench_api.loadavg()
     report["elapsed_seconds"] = round(time.monotonic() - started, 1)
     print_table(report)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(args.json + ".tmp", args.json)
+    bootstrap.write_report(args.json, report)
     met = report["summary"]["render_met"] and report["summary"]["requests_met"]
     print(f"\n{'all targets met' if met else 'targets MISSED'}; "
           f"{report['elapsed_seconds']} s; results in {os.path.relpath(args.json)}")
     return 0
-
-
-def code_sha256():
-    import hashlib
-    digest = hashlib.sha256()
-    for name in CODE:
-        with open(os.path.join(REPO, name), "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
 
 
 if __name__ == "__main__":

@@ -27,34 +27,21 @@ Exit 0 when it ran, 1 when it could not, 2 for bad arguments.
   bench/scheduler.py --sizes 20,50 --samples 1   smoke run, seconds
 """
 
-import os
-import sys
+import bootstrap
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
-
-# Run under the repository's venv whatever `python3` is first on PATH.
-if (os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(REPO, ".venv"))
-        and os.path.exists(_VENV_PYTHON)
-        and not os.environ.get("NATIVESNAP_BENCH_REEXEC")):
-    os.environ["NATIVESNAP_BENCH_REEXEC"] = "1"
-    os.execv(_VENV_PYTHON, [_VENV_PYTHON, os.path.abspath(__file__), *sys.argv[1:]])
-
-sys.path.insert(0, REPO)
+bootstrap.enter_venv(__file__)
+REPO = bootstrap.REPO
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import datetime  # noqa: E402
-import hashlib  # noqa: E402
-import importlib.machinery  # noqa: E402
-import importlib.util  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 import types  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
@@ -62,17 +49,7 @@ import sqlalchemy as sa  # noqa: E402
 from tests import fixtures  # noqa: E402
 
 
-def _load_bench_api():
-    """bench/api as a module: its machine facts and BenchError."""
-    loader = importlib.machinery.SourceFileLoader(
-        "nativesnap_bench_api", os.path.join(REPO, "bench", "api"))
-    module = importlib.util.module_from_spec(
-        importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
-    return module
-
-
-bench_api = _load_bench_api()
+bench_api = bootstrap.load_bench_api()
 BenchError = bench_api.BenchError
 
 HOST, PROJECT, USER = "bench-host", "bench-project", "bench-user"
@@ -344,21 +321,13 @@ def parse_args(argv):
                       keep_last=args.keep_last, profile=args.profile)
 
 
-def code_sha256():
-    digest = hashlib.sha256()
-    for name in CODE:
-        with open(os.path.join(REPO, name), "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
-
-
 def main(argv=None):
     args, settings = parse_args(argv)
     started = time.monotonic()
     report = {
         "benchmark": "scheduler",
         "date": datetime.datetime.now(UTC).isoformat(timespec="seconds"),
-        "git": dict(bench_api.git_info(), scheduler_code_sha256=code_sha256()),
+        "git": dict(bench_api.git_info(), scheduler_code_sha256=bootstrap.code_sha256(CODE)),
         "machine": dict(bench_api.machine_info(),
                         loadavg_at_start=bench_api.loadavg()),
         "config": dict(settings, host=HOST, policies=POLICIES, database="postgresql",
@@ -366,12 +335,7 @@ def main(argv=None):
                        compute_api="stand-in: counts takes and deletes, "
                                    "executes none"),
         "targets": {"run_seconds_at_largest": TARGET_SECONDS}, "sizes": []}
-    try:
-        run(settings, report)
-    except Exception as e:  # noqa: BLE001 — whatever it was, the run failed
-        traceback.print_exc()
-        print(f"bench/scheduler.py: could not run: {type(e).__name__}: {e}",
-              file=sys.stderr)
+    if not bootstrap.attempt("bench/scheduler.py", run, settings, report):
         return 1
     report["machine"]["loadavg_at_end"] = bench_api.loadavg()
     report["ratios"] = ratios(report)
@@ -379,10 +343,7 @@ def main(argv=None):
     print_table(report)
     for state, text in report.get("profile", {}).items():
         print(f"\n--- one {state} run, by own time ---\n{text['tottime']}")
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, default=str)
-    os.replace(args.json + ".tmp", args.json)
+    bootstrap.write_report(args.json, report)
     print(f"\n{report['elapsed_seconds']} s; results in {os.path.relpath(args.json)}")
     return 0
 

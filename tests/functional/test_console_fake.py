@@ -352,17 +352,24 @@ def test_a_delete_refused_for_its_linked_clone_shows_the_api_message_and_the_clo
     assert browser.find_all(card(snap["id"]))
 
 
+def open_action_dialog(browser, server, snap, action, fields):
+    """On ``server``'s page as alice: select ``snap``, click its ``action``
+    and fill the dialog's ``fields`` ({css: text})."""
+    server_page(browser, ALICE, server["id"])
+    browser.select_snapshot(snap["id"])
+    browser.click(f"#action-{action}")
+    browser.wait(lambda: dialog_open(browser), what=f"the {action} dialog")
+    for css, text in fields.items():
+        field = browser.find(css)
+        field.clear()
+        field.send_keys(text)
+
+
 def test_spawn_by_clicks_makes_a_linked_clone_in_the_api(api, browser):
     server = adopt(api, PROJECT_A)
     snap = take(api, server, "release-2.8")
     name = h.unique("web-canary-")
-    server_page(browser, ALICE, server["id"])
-    browser.select_snapshot(snap["id"])
-    browser.click("#action-spawn")
-    browser.wait(lambda: dialog_open(browser), what="the spawn dialog")
-    field = browser.find("#spawn-name")
-    field.clear()
-    field.send_keys(name)
+    open_action_dialog(browser, server, snap, "spawn", {"#spawn-name": name})
     linked = browser.find("#spawn-linked")
     assert linked.is_enabled()  # the fake can make linked clones
     if not linked.is_selected():
@@ -390,13 +397,8 @@ def test_export_by_clicks_makes_an_active_image_of_the_snapshot(api, browser):
     server = adopt(api, PROJECT_A)
     snap = take(api, server, "before-upgrade")
     image_name = h.unique("exported-")
-    server_page(browser, ALICE, server["id"])
-    browser.select_snapshot(snap["id"])
-    browser.click("#action-export")
-    browser.wait(lambda: dialog_open(browser), what="the export dialog")
-    field = browser.find("#export-name")
-    field.clear()
-    field.send_keys(image_name)
+    open_action_dialog(browser, server, snap, "export",
+                       {"#export-name": image_name})
     confirm(browser)
 
     def exported():

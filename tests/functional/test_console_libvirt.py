@@ -76,6 +76,51 @@ def page_task_idle(browser):
                        && head.querySelector('#server-task .task.idle'));""")
 
 
+def take_memory_snapshot_on_the_page(browser, name):
+    """The take form with memory ticked; waits for the node to be available.
+    Returns (its id, whether its progress bar was seen while creating)."""
+    memory = browser.find("#snap-memory")
+    assert memory.is_enabled(), "a running libvirt guest is offered memory snapshots"
+    browser.find("#snap-name").send_keys(name)
+    memory.click()
+    assert memory.is_selected()
+    browser.click("#take-submit")
+
+    snap_id = browser.wait(lambda: card_id_named(browser, name), timeout=30,
+                           what="the new snapshot's node in the tree")
+    card = CARD.format(snap_id)
+    browser.wait(lambda: browser.text(f"{card} .status") == "available", timeout=60,
+                 what="the snapshot to show available on the page")
+    seen = browser.driver.execute_script("return window.nsSeen;")
+    progress_seen = snap_id in seen["progress"]
+    if progress_seen:
+        assert seen["progress"][snap_id] == ["creating"], seen
+    assert browser.find_all(f"{card} .badge.memory"), "the node shows RAM"
+    assert not browser.find_all(f"{card} progress"), "no bar once available"
+    assert browser.find_all(f"{card}.current"), "the new snapshot is current"
+    return snap_id, progress_seen
+
+
+def revert_on_the_page(browser, snap_id):
+    """Select the snapshot, Revert, check the dialog, confirm."""
+    browser.select_snapshot(snap_id)
+    assert browser.find("#details").get_attribute("data-snapshot-id") == snap_id
+    revert = browser.find("#action-revert")
+    assert revert.is_enabled()
+    # Anything drawn after this is the page's answer to the revert.
+    browser.driver.execute_script(
+        "document.getElementById('server-head').dataset.stale = 'true';")
+    revert.click()
+    browser.wait(lambda: browser.driver.execute_script(
+        "return document.getElementById('dialog').open;"), timeout=10,
+        what="the confirmation dialog")
+    assert "memory saved in the snapshot" in browser.text("#dialog-body")
+    browser.click("#dialog-confirm")
+    browser.wait(lambda: not browser.driver.execute_script(
+        "return document.getElementById('dialog').open;"), timeout=10,
+        what="the dialog to close")
+
+
 def test_a_memory_snapshot_taken_and_reverted_from_the_console_brings_back_the_guests_disk_and_running_ram(
         libvirt_api, guest, browser):
     began = time.monotonic()
@@ -94,26 +139,8 @@ def test_a_memory_snapshot_taken_and_reverted_from_the_console_brings_back_the_g
     browser.driver.execute_script(WATCH)
 
     # --- take a memory snapshot from the page -----------------------------------
-    memory = browser.find("#snap-memory")
-    assert memory.is_enabled(), "a running libvirt guest is offered memory snapshots"
-    browser.find("#snap-name").send_keys("with-ram")
-    memory.click()
-    assert memory.is_selected()
-    browser.click("#take-submit")
-
-    snap_id = browser.wait(lambda: card_id_named(browser, "with-ram"), timeout=30,
-                           what="the new snapshot's node in the tree")
+    snap_id, progress_seen = take_memory_snapshot_on_the_page(browser, "with-ram")
     card = CARD.format(snap_id)
-    browser.wait(lambda: browser.text(f"{card} .status") == "available", timeout=60,
-                 what="the snapshot to show available on the page")
-    seen = browser.driver.execute_script("return window.nsSeen;")
-    progress_seen = snap_id in seen["progress"]
-    if progress_seen:
-        assert seen["progress"][snap_id] == ["creating"], seen
-    assert browser.find_all(f"{card} .badge.memory"), "the node shows RAM"
-    assert not browser.find_all(f"{card} progress"), "no bar once available"
-    assert browser.find_all(f"{card}.current"), "the new snapshot is current"
-
     snap = lh.snapshots(libvirt_api, srv["id"])[snap_id]
     assert snap["status"] == "available" and snap["memory"] is True, snap
     assert snap["consistency"] == "memory" and snap["is_current"], snap
@@ -124,22 +151,7 @@ def test_a_memory_snapshot_taken_and_reverted_from_the_console_brings_back_the_g
     assert after != before
     guest.write_file("/run/ram/marker", b"after-snapshot")
 
-    browser.select_snapshot(snap_id)
-    assert browser.find("#details").get_attribute("data-snapshot-id") == snap_id
-    revert = browser.find("#action-revert")
-    assert revert.is_enabled()
-    # Anything drawn after this is the page's answer to the revert.
-    browser.driver.execute_script(
-        "document.getElementById('server-head').dataset.stale = 'true';")
-    revert.click()
-    browser.wait(lambda: browser.driver.execute_script(
-        "return document.getElementById('dialog').open;"), timeout=10,
-        what="the confirmation dialog")
-    assert "memory saved in the snapshot" in browser.text("#dialog-body")
-    browser.click("#dialog-confirm")
-    browser.wait(lambda: not browser.driver.execute_script(
-        "return document.getElementById('dialog').open;"), timeout=10,
-        what="the dialog to close")
+    revert_on_the_page(browser, snap_id)
 
     done = lh.wait_idle(libvirt_api, srv["id"], timeout=60)
     assert done["fault"] is None, done["fault"]
