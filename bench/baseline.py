@@ -168,10 +168,13 @@ def live_snapshot(conn, dom, target, work_dir, store_dir, name, freeze="nova",
     flags = (libvirt.VIR_DOMAIN_BLOCK_COPY_SHALLOW
              | libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT
              | libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB)
-    frozen_at = thawed_at = None
+    # One definition of frozen time for every method (docs/performance.md,
+    # "Frozen time"): from the freeze request to the thaw call's return.
+    freeze_requested = frozen_at = thawed_at = None
     job = False
     try:
         if freeze == "nova":
+            freeze_requested = time.perf_counter()
             dom.fsFreeze(None, 0)
             frozen_at = time.perf_counter()
         dom.blockCopy(target, xml, None, flags)
@@ -184,8 +187,10 @@ def live_snapshot(conn, dom, target, work_dir, store_dir, name, freeze="nova",
             time.sleep(poll_s)
         t_ready = time.perf_counter()
         if freeze == "late":
+            freeze_requested = time.perf_counter()
             dom.fsFreeze(None, 0)
             frozen_at = time.perf_counter()
+        abort_requested = time.perf_counter()
         dom.blockJobAbort(target, 0)   # no pivot: the delta keeps the copy
         job = False
         t_aborted = time.perf_counter()
@@ -212,7 +217,17 @@ def live_snapshot(conn, dom, target, work_dir, store_dir, name, freeze="nova",
                     os.unlink(path)
     return {
         "total_ms": _ms(t_stored - t0),
-        "frozen_ms": _ms(thawed_at - frozen_at),
+        "frozen_ms": _ms(thawed_at - freeze_requested),
+        # Its parts: the freeze call, what ran frozen before the switch (Nova:
+        # the whole mirror), the switch (the job's abort), the thaw call.
+        "window": {
+            "freeze_call_ms": _ms(frozen_at - freeze_requested),
+            "copy_ms": _ms(abort_requested - frozen_at),
+            "switch_ms": _ms(t_aborted - abort_requested),
+            "thaw_call_ms": _ms(thawed_at - t_aborted),
+        },
+        # The figure earlier runs published (the freeze call left out).
+        "frozen_after_freeze_returned_ms": _ms(thawed_at - frozen_at),
         "mirror_ms": _ms(t_ready - t_copy),
         "abort_ms": _ms(t_aborted - (frozen_at if freeze == "late" else t_ready)),
         "convert_ms": _ms(t_converted - thawed_at),

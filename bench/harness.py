@@ -13,6 +13,7 @@ sys.path (``from tests import ...`` needs the repository).
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import platform
@@ -604,3 +605,62 @@ def write_json(path, report):
         json.dump(report, f, indent=1)
         f.write("\n")
     os.replace(tmp, path)
+
+
+# --- a writer inside the guest (frozen time seen by the guest) -----------------
+
+# The writer (docs/performance.md, "Frozen time"): appends a
+# line to a file of the frozen filesystem in a loop, each write timed with
+# busybox's microsecond $EPOCHREALTIME before and after it; a write issued
+# while the filesystem is frozen blocks until the thaw. Builtins only (no
+# fork a write), every stream redirected (guest-exec returns once the pipes
+# close). Its log is on /run, a tmpfs the freeze leaves alone.
+WRITER = (": > /data/.writer; mkfifo /run/w.fifo 2>/dev/null; while :; do "
+          "a=$EPOCHREALTIME; echo x >&3; b=$EPOCHREALTIME; echo \"$a $b\"; "
+          "read -t 0.001 _ <&4; done 3>>/data/.writer 4<>/run/w.fifo "
+          ">/run/writer.log 2>/dev/null </dev/null & echo $! > /run/writer.pid")
+WRITER_LEAD = 0.1           # s the writer runs before and after the measured call
+
+
+def iso_epoch(text):
+    """Epoch seconds of an API time stamp (ISO 8601, UTC)."""
+    value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.timestamp()
+
+
+class GuestWriter:
+    """WRITER in the guest around a block: ``stall_ms`` is the longest write
+    the guest saw take (a write blocked by a freeze returns at the thaw);
+    ``writes`` how many it made. Microsecond clock, one write every ≈ 1.3 ms
+    (TCG), so a stall is under-counted by one cadence at most."""
+
+    def __init__(self, guest):
+        self.guest = guest
+        self.stall_ms = self.writes = None
+
+    def __enter__(self):
+        self.guest.sh(WRITER)
+        time.sleep(WRITER_LEAD)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(WRITER_LEAD)
+        self.guest.sh("read p < /run/writer.pid; kill $p; rm -f /data/.writer")
+        if exc[0] is not None:
+            return False
+        spans = []
+        for line in self.guest.read_file("/run/writer.log").decode(
+                "ascii", "replace").splitlines():
+            fields = line.split()
+            if len(fields) == 2:
+                try:
+                    spans.append(float(fields[1]) - float(fields[0]))
+                except ValueError:
+                    pass        # the line the kill cut
+        if not spans:
+            raise BenchError("the guest's writer wrote nothing (/run/writer.log)")
+        self.writes = len(spans)
+        self.stall_ms = round(max(spans) * 1000, 1)
+        return False

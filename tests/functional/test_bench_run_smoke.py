@@ -20,6 +20,14 @@ EXPECTED = {
         "nativesnap_total_ms", "nativesnap_frozen_ms", "cold_total_ms",
         "cold_paused_ms", "live_total_ms", "live_frozen_ms", "live_late_total_ms",
         "live_late_frozen_ms")],
+    "create_window": [f"{key}[1GiB]" for key in (
+        "nativesnap_window_freeze_call_ms", "nativesnap_window_switch_ms",
+        "nativesnap_window_thaw_call_ms", "nativesnap_guest_stall_ms",
+        "live_freeze_call_ms", "live_guest_stall_ms", "live_late_freeze_call_ms",
+        "live_late_guest_stall_ms", "floor_switch_ms", "floor_freeze_thaw_ms",
+        "floor_total_ms")],
+    "create_latency": [f"nativesnap_latency_{part}_ms[1GiB]" for part in (
+        "api", "handoff", "driver_outside_window", "window")],
     "memory": [f"{key}[{ram}]" for ram in ("128MiB", "512MiB") for key in (
         "memory_paused_ms", "memory_total_ms", "memory_observed_stall_ms",
         "memory_delete_ms", "memory_libvirt_floor_ms", "memory_cold_paused_ms", "memory_cold_total_ms")],
@@ -33,6 +41,24 @@ EXPECTED = {
 
 def _number(value):
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_breakdowns(results):
+    """The parts add up: the window's to nativesnap's frozen_ms, the
+    latency's to POST -> available (wall clocks and rounding aside)."""
+    def samples(key):
+        return results[f"{key}[1GiB]"]["samples_ms"]
+    window = [sum(parts) for parts in zip(*(samples(f"nativesnap_window_{p}_ms") for p in (
+        "freeze_call", "switch", "thaw_call", "other")))]
+    for total, frozen in zip(window, samples("nativesnap_frozen_ms")):
+        assert abs(total - frozen) <= 1.5, (window, samples("nativesnap_frozen_ms"))
+    latency = [sum(parts) for parts in zip(*(samples(f"nativesnap_latency_{p}_ms") for p in (
+        "api", "handoff", "driver_outside_window", "window", "save", "seen")))]
+    for total, measured in zip(latency, samples("nativesnap_total_ms")):
+        assert abs(total - measured) <= 5, (latency, samples("nativesnap_total_ms"))
+    for method in ("nativesnap", "live", "live_late"):
+        writes = results[f"{method}_guest_stall_ms[1GiB]"]["writes"]
+        assert all(n > 10 for n in writes), (method, writes)
 
 
 def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
@@ -62,6 +88,14 @@ def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
             assert summary["min_ms"] <= summary["median_ms"] <= summary["max_ms"]
             assert summary["p10_ms"] <= summary["p90_ms"]
 
+    # Parts that may round to 0 (a thread's wake-up, a poll that was on time)
+    # are measured too, never negative.
+    for key in ("nativesnap_window_other_ms[1GiB]", "nativesnap_latency_save_ms[1GiB]",
+                "nativesnap_latency_seen_ms[1GiB]"):
+        samples = report["results"][key]["samples_ms"]
+        assert samples and all(_number(v) and v >= 0 for v in samples), key
+    _check_breakdowns(report["results"])
+
     rows = {row["key"]: row for row in report["table"]}
     for key in ("nativesnap_total_ms[1GiB]", "nativesnap_frozen_ms[1GiB]"):
         assert rows[key]["count"] >= 1 and rows[key]["ratio_over_nativesnap"] is None
@@ -72,7 +106,8 @@ def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
         assert _number(rows[key]["ratio"]), key
     # The targets are read (met or not), never asserted.
     for key in ("memory_paused_ms[128MiB]", "memory_paused_ms[512MiB]",
-                "spawn_linked_defined_ms[1GiB]"):
+                "spawn_linked_defined_ms[1GiB]", "nativesnap_frozen_ms[1GiB]",
+                "nativesnap_frozen_ms[1GiB]/floor"):
         assert rows[key]["target"] and rows[key]["met"] in (True, False), key
 
     # The baselines copied the data written in the guest (not a sparse image),
@@ -89,3 +124,5 @@ def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
     assert api["mixed"]["requests"] > 0 and _number(api["mixed"]["requests_per_second"])
     assert any(row["section"] == "api" for row in report["table"])
     assert "baseline / nativesnap" in done.stdout
+    assert "longest write stall seen inside the guest" in done.stdout
+    assert "where nativesnap's POST -> available goes" in done.stdout

@@ -239,6 +239,8 @@ class Freeze:
         self._thawed_at = None
         self._timer = None
         self._started = None
+        self._frozen_at = None  # the freeze call returned
+        self._thaw_requested = None
         self._owner = None
 
     def __enter__(self):
@@ -259,6 +261,7 @@ class Freeze:
         if failure is not None:
             self._after_failed_freeze()
             raise failure
+        self._frozen_at = time.monotonic()
         if not count:
             self._release()
             raise exception.QuiesceFailed(server_id=self._uuid,
@@ -288,6 +291,9 @@ class Freeze:
             self._release()
 
     def _thaw(self):
+        with self._lock:
+            if self._thaw_requested is None:
+                self._thaw_requested = time.monotonic()
         if thaw(self.host, self.keeper, self.dom, patient=True):
             with self._lock:
                 if self._thawed_at is None:
@@ -310,6 +316,20 @@ class Freeze:
                 self.frozen_ms = int((self._thawed_at - self._started) * 1000)
         self._release()
         return False
+
+    def window(self):
+        """The frozen window's parts in ms (docs/performance.md, "Frozen
+        time"): the freeze call, the work done frozen, the thaw call; None
+        for a part that did not happen."""
+        def ms(start, end):
+            return None if start is None or end is None else round(
+                (end - start) * 1000, 1)
+        with self._lock:
+            return {"freeze_call_ms": ms(self._started, self._frozen_at),
+                    "frozen_work_ms": ms(self._frozen_at, self._thaw_requested),
+                    "thaw_call_ms": ms(self._thaw_requested, self._thawed_at),
+                    "frozen_ms": ms(self._started, self._thawed_at),
+                    "watchdog_fired": self.fired}
 
     def _release(self):
         if self._owner is not None:
