@@ -385,7 +385,11 @@ def test_spawn_by_clicks_makes_a_linked_clone_in_the_api(api, browser):
     assert new["source_snapshot_id"] == snap["id"]
     assert new["linked"] is True
     assert new["project_id"] == PROJECT_A
-    new = h.wait_idle(api, new["id"], ALICE)
+    # Listed while its POST may still be starting the spawn task (the record
+    # is made first, BUILD with no task yet): wait for the end of the spawn.
+    new = api.wait_for(lambda: (lambda s: s if s["status"] != "BUILD" and s[
+        "task_state"] is None else None)(h.get_server(api, new["id"], ALICE)),
+        what="the spawned server to be built")
     assert new["status"] == "ACTIVE"
     # The page names it: the notice links to it.
     browser.wait(lambda: browser.find_all(
