@@ -79,6 +79,12 @@ def load_files(directory=STATIC_DIR):
     return files
 
 
+def password_sign_in():
+    """Whether the sign-in form asks for a password (Keystone behind it)."""
+    return bool(CONF.api.auth_strategy == "keystone"
+                and CONF.console.keystone_url)
+
+
 def keystone_login(body):
     """A project-scoped Keystone token for the user of ``body``."""
     from keystoneauth1 import exceptions as ks_exc
@@ -147,8 +153,7 @@ class ConsoleApplication:
         if name == "config.json":
             return self._json({
                 "auth_strategy": CONF.api.auth_strategy,
-                "password_sign_in": bool(CONF.api.auth_strategy == "keystone"
-                                         and CONF.console.keystone_url),
+                "password_sign_in": password_sign_in(),
                 "api_version": microversion.fmt(microversion.MAX_VERSION)})
         if name not in self.files:
             raise exception.NotFound(f"No console page at {path[:200]}.")
@@ -165,13 +170,16 @@ class ConsoleApplication:
         if req.method != "POST":
             return wsgi.fault_response(405, "Sign in with POST.",
                                        headers={"Allow": "POST"})
-        if not (CONF.api.auth_strategy == "keystone"
-                and CONF.console.keystone_url):
+        if not password_sign_in():
             raise exception.NotFound(
                 "Password sign-in needs [api] auth_strategy = keystone and "
                 "[console] keystone_url; sign in with a token instead.")
-        if (req.content_length or 0) > 64 * 1024:
-            raise exception.RequestTooLarge(limit=64 * 1024)
+        # The API's own body limit, a chunked body read no further than it.
+        limit = CONF.api.max_request_body_size
+        data = req.body_file.read(limit + 1)
+        if len(data) > limit:
+            raise exception.RequestTooLarge(limit=limit)
+        req.body = data
         body = wsgi.parse_body(req)
         validation.validate(login_schema, body)
         return self._json(keystone_login(body))

@@ -302,8 +302,9 @@ export async function serverPage(id) {
     await load(page);
     if (generation === ui.generation) draw(page);
   }, busy);
+  // After an action: the server and its snapshots again (a spawn adds its
+  // new server to ui.servers itself; the list was read when the page opened).
   page.refresh = async () => {
-    await serverLinks();
     await load(page);
     if (generation !== ui.generation) return;
     draw(page);

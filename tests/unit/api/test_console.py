@@ -214,3 +214,9 @@ def test_every_file_is_listed_as_package_data():
     patterns = re.search(r"nativesnap\.api = (.*)", setup).group(1)
     for name in os.listdir(console.STATIC_DIR):
         assert f"console/*{os.path.splitext(name)[1]}" in patterns, name
+
+
+def test_sign_in_body_larger_than_the_apis_limit_is_refused(app, keystone, config):
+    config("max_request_body_size", 1024, group="api")
+    resp = login(app, dict(CREDENTIALS, password="x" * 2000))
+    assert resp.status_int == 413
