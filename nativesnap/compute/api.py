@@ -10,6 +10,7 @@ request and reserves the task's place, so a full pool answers 503 before
 anything is recorded) and one cast; the request answers at once.
 """
 
+import contextlib
 import datetime
 import functools
 
@@ -52,21 +53,31 @@ class API:
         ``records`` in one transaction, then cast the work with the place.
         ``provision_event`` moves a bare-metal server's provision state
         instead of the task's own event (a retry)."""
-        hosts.check(context, server.host)
-        reservation = self.compute_rpcapi.prepare_task(
-            context, server, task_state, snapshot=snapshot, request=request)
-        try:
+        with self._reservation(context, server, task_state, snapshot=snapshot,
+                               request=request) as reservation:
             with obj_base.transaction(context):
                 server.begin_task(task_state, uuidutils.generate_uuid(),
                                   target_id=target_id,
                                   provision_event=provision_event)
                 for record in records:
                     record()
+        cast(reservation)
+
+    @contextlib.contextmanager
+    def _reservation(self, context, server, task_state, snapshot=None,
+                     request=None):
+        """The compute service's acceptance of the task (its driver's
+        checks, a place in its pool): its token, given back to the compute
+        service when the block fails."""
+        hosts.check(context, server.host)
+        reservation = self.compute_rpcapi.prepare_task(
+            context, server, task_state, snapshot=snapshot, request=request)
+        try:
+            yield reservation
         except Exception:
             self.compute_rpcapi.release_reservation(context, server.host,
                                                     reservation)
             raise
-        cast(reservation)
 
     # --- servers ---------------------------------------------------------------------
 
@@ -147,26 +158,32 @@ class API:
         server.source_snapshot_id = snapshot.id
         server.linked = linked
         server.capabilities = caps
+        on_node = None
         if source.driver == node_obj.DRIVER:
-            self._create_on_node(context, server, node)
-        else:
-            server.create()
+            on_node = self._choose_node(context, server, node)
+        # The record is inserted holding the spawn's task lock (one INSERT,
+        # never a BUILD record without its task), once the compute service
+        # has accepted the task; the cast follows.
+        with self._reservation(context, server, states.SPAWNING) as reservation:
+            create = functools.partial(server.create, states.SPAWNING,
+                                       uuidutils.generate_uuid(),
+                                       target_id=snapshot.id)
+            if on_node is not None:
+                self._create_on_node(server, on_node, create)
+            else:
+                create()
         try:
-            self._start_task(
-                context, server, states.SPAWNING, target_id=snapshot.id,
-                cast=lambda reservation: self.compute_rpcapi.spawn_server(
-                    context, server, snapshot, linked, power_on, reservation))
+            self.compute_rpcapi.spawn_server(context, server, snapshot, linked,
+                                             power_on, reservation)
         except Exception:
             server.destroy()  # refused: no BUILD record is left behind
             raise
         return server
 
-    def _create_on_node(self, context, server, ref):
-        """Record the new bare-metal ``server`` on the node named ``ref``, or
+    def _choose_node(self, context, server, ref):
+        """Place the new bare-metal ``server`` on the node named ``ref``, or
         on the first free one: its hypervisor_ref is the node's id, its
-        provision state ``deploying``. The unique (driver, host,
-        hypervisor_ref) of servers lets one of two spawns racing for a node
-        in: the other is the same 409 as a node found taken."""
+        provision state ``deploying``. Returns the node."""
         if ref is not None:
             node = self._named_node(context, ref)
             taken = self.node_servers(context, [node])
@@ -177,8 +194,16 @@ class API:
             node = self._free_node(context, server.name)
         server.hypervisor_ref = node.id
         server.provision_state = states.PROVISION_DEPLOYING
+        return node
+
+    @staticmethod
+    def _create_on_node(server, node, create):
+        """``create()`` the record of ``server``, placed on ``node``. The
+        unique (driver, host, hypervisor_ref) of servers lets one of two
+        spawns racing for a node in: the other is the same 409 as a node
+        found taken."""
         try:
-            server.create()
+            create()
         except exception.AlreadyAdopted as e:
             raise exception.NodeInUse(node=f"{node.id} ({node.name})",
                                       server_id=e.kwargs.get("server_id"))

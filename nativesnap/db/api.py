@@ -198,8 +198,9 @@ def _row_dicts(rows):
     return [dict(zip(keys, row)) for row in rows]
 
 
-def _paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
-              marker_not_found):
+def paginate(session, model, query, sort_key, sort_dir, limit, marker_id,
+             marker_not_found):
+    """``query``'s rows, a page of them (``query`` must select the sort keys)."""
     allowed = {models.Snapshot: SNAPSHOT_SORT_KEYS,
                models.Image: IMAGE_SORT_KEYS,
                models.BaremetalNode: BAREMETAL_NODE_SORT_KEYS,
@@ -269,8 +270,8 @@ def server_get_all(context, project_id=None, host=None, filters=None,
             query = query.filter_by(host=host)
         for key, value in (filters or {}).items():
             query = query.filter(getattr(models.Server, key) == value)
-        rows = _paginate(session, models.Server, query, sort_key, sort_dir, limit,
-                         marker, exception.InvalidMarker(marker=marker))
+        rows = paginate(session, models.Server, query, sort_key, sort_dir, limit,
+                        marker, exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
 
 
@@ -430,8 +431,8 @@ def snapshot_get_all(context, server_id=None, project_id=None, filters=None,
             query = query.filter_by(project_id=project_id)
         for key, value in (filters or {}).items():
             query = query.filter(getattr(models.Snapshot, key) == value)
-        rows = _paginate(session, models.Snapshot, query, sort_key, sort_dir,
-                         limit, marker, exception.InvalidMarker(marker=marker))
+        rows = paginate(session, models.Snapshot, query, sort_key, sort_dir,
+                        limit, marker, exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
 
 
@@ -538,8 +539,8 @@ def image_get_all(context, project_id=None, filters=None, sort_key="created_at",
             query = query.filter_by(project_id=project_id)
         for key, value in (filters or {}).items():
             query = query.filter(getattr(models.Image, key) == value)
-        rows = _paginate(session, models.Image, query, sort_key, sort_dir, limit,
-                         marker, exception.InvalidMarker(marker=marker))
+        rows = paginate(session, models.Image, query, sort_key, sort_dir, limit,
+                        marker, exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
 
 
@@ -675,9 +676,9 @@ def volume_operation_get_all(context, filters=None, sort_dir="desc", limit=None,
             column = getattr(models.AssistedVolumeOperation, key)
             query = query.filter(column.in_(value) if isinstance(value, tuple)
                                  else column == value)
-        rows = _paginate(session, models.AssistedVolumeOperation, query,
-                         "created_at", sort_dir, limit, marker,
-                         exception.InvalidMarker(marker=marker))
+        rows = paginate(session, models.AssistedVolumeOperation, query,
+                        "created_at", sort_dir, limit, marker,
+                        exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
 
 
@@ -748,9 +749,9 @@ def baremetal_node_get_all(context, sort_key="created_at", sort_dir="desc",
                            limit=None, marker=None):
     with reader(context) as session:
         query = _columns_query(session, models.BaremetalNode)
-        rows = _paginate(session, models.BaremetalNode, query, sort_key,
-                         sort_dir, limit, marker,
-                         exception.InvalidMarker(marker=marker))
+        rows = paginate(session, models.BaremetalNode, query, sort_key,
+                        sort_dir, limit, marker,
+                        exception.InvalidMarker(marker=marker))
         return _row_dicts(rows)
 
 

@@ -88,7 +88,17 @@ class Server(base.NativesnapObject):
         row = db.server_find_by_ref(context, driver, host, hypervisor_ref)
         return None if row is None else cls._from_db(context, row)
 
-    def create(self):
+    def create(self, task_state=None, task_id=None, target_id=None):
+        """Insert the server's row. With ``task_state`` the row is inserted
+        holding that task's lock (``task_id``), taken as ``begin_task``
+        takes it: one INSERT, so no moment, a crash's included, has the
+        record without its task (a spawn's BUILD record)."""
+        if not self.obj_attr_is_set("id"):
+            self.id = uuidutils.generate_uuid()
+        if task_state is not None:
+            self._take_task(task_state, task_id, target_id, new_row=True)
+            # A new row has no provision state to compare and swap.
+            self.__dict__.pop("_provision_from", None)
         values = self.obj_get_changes()
         values.setdefault("id", uuidutils.generate_uuid())
         for name in ("capabilities", "driver_info"):
@@ -136,16 +146,25 @@ class Server(base.NativesnapObject):
         A bare-metal server's provision state moves with it, by
         ``provision_event`` or the task's own (states.PROVISION_START_EVENTS);
         a move its machine refuses is a 409 and nothing is saved."""
+        self._take_task(task_state, task_id, target_id, provision_event)
+        # The lock is taken on the host the request was checked against.
+        self.save(expected_task_state=None, expected_host=self.host)
+
+    def _take_task(self, task_state, task_id, target_id, provision_event=None,
+                   new_row=False):
+        """Set the fields of a task lock (no task -> ``task_state``, by
+        the state machine) for ``begin_task`` or ``create`` to write."""
+        # A row not inserted yet has no record to read an unset field from.
+        provision_state = (None if new_row and not self.obj_attr_is_set(
+            "provision_state") else self.provision_state)
         event = provision_event or states.provision_start_event(
-            task_state, self.provision_state)
-        if event is not None and self.provision_state is not None:
+            task_state, provision_state)
+        if event is not None and provision_state is not None:
             self._move_provision(event)
         self.task_state = states.next_task_state(self.id, None, task_state)
         self.task_id = task_id
         self.task_target_id = target_id
         self.task_started_at = timeutils.utcnow()
-        # The lock is taken on the host the request was checked against.
-        self.save(expected_task_state=None, expected_host=self.host)
 
     def end_task(self, task_state, task_id, provision_event=None, **values):
         """Release the task lock held by ``task_id``, saving ``values`` with it

@@ -4,6 +4,7 @@ from oslo_utils import uuidutils
 
 from nativesnap.common import states
 from nativesnap.db import api as db
+from nativesnap.db import listings
 from nativesnap.db import queue as queue_db
 from nativesnap.objects import base
 from nativesnap.objects import fields
@@ -135,6 +136,20 @@ class ServerSnapshotList(base.NativesnapObjectListBase, base.NativesnapObject):
                                    sort_key=sort_key, sort_dir=sort_dir,
                                    limit=limit, marker=marker)
         return cls._from_rows(context, ServerSnapshot, rows)
+
+    @classmethod
+    def get_records(cls, context, field_names, server_id=None,
+                    project_id=None, filters=None, sort_key="created_at",
+                    sort_dir="desc", limit=None, marker=None):
+        """What ``get_all`` lists, as read-only records: per snapshot the
+        ``as_dict()`` of its object restricted to ``field_names`` (and
+        ``id`` and the sort key), without building the objects; for list
+        views."""
+        rows = listings.snapshot_columns(
+            context, field_names, server_id=server_id, project_id=project_id,
+            filters=filters, sort_key=sort_key, sort_dir=sort_dir, limit=limit,
+            marker=marker)
+        return ServerSnapshot._records(context, rows)
 
     @classmethod
     def get_by_status(cls, context, host, statuses):

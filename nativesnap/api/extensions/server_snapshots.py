@@ -21,22 +21,35 @@ POLICY = snapshot_policies.PREFIX
 IMAGES_IN_VIEW = (1, 1)
 
 
-def _images_by_snapshot(req, snapshots):
+def _images_by_snapshot(req, records):
     if not req.is_version(IMAGES_IN_VIEW):
         return None
-    found = {s.id: [] for s in snapshots}
+    found = {s["id"]: [] for s in records}
     for img in image_obj.ImageList.get_by_snapshots(req.context, list(found)):
         found[img.snapshot_id].append(img)
     return found
 
 
-def _views(req, snapshots, current_ids):
-    images = _images_by_snapshot(req, snapshots)
+def _views(req, records, current_ids):
+    """The views of snapshots' records (``as_dict()`` of the objects, or
+    what ``_page`` read)."""
+    images = _images_by_snapshot(req, records)
     policy_fields = req.is_version(microversion.QUEUE)
-    return [view.show(req, s, current_ids.get(s.server_id),
-                      None if images is None else images[s.id],
-                      policy_fields=policy_fields)
-            for s in snapshots]
+    return [view.show_record(req, s, current_ids.get(s["server_id"]),
+                             None if images is None else images[s["id"]],
+                             policy_fields=policy_fields)
+            for s in records]
+
+
+def _page(req, page, **where):
+    """(records of a page of the snapshots ``where`` selects, whether more
+    follow): only the fields the view shows, without objects (a page holds
+    up to 1000)."""
+    fields = view.fields(policy_fields=req.is_version(microversion.QUEUE))
+    return common.split_page(
+        snapshot_obj.ServerSnapshotList.get_records(
+            req.context, fields, filters=_filters(dict(req.GET)), **where,
+            **common.peek(page)), page)
 
 
 def queue_asked(req, value, where):
@@ -58,7 +71,7 @@ def queue_asked(req, value, where):
 def snapshot_body(req, snapshot, current_snapshot_id):
     """``{"snapshot": view}`` as the snapshot routes answer it (with its
     images from microversion 1.1), for answers of other routes."""
-    return {"snapshot": _views(req, [snapshot],
+    return {"snapshot": _views(req, [snapshot.as_dict()],
                                {snapshot.server_id: current_snapshot_id})[0]}
 
 
@@ -85,20 +98,15 @@ class ServerSnapshotsController(wsgi.Controller):
         return f"{req.base_url()}/v1/servers/{server_id}/snapshots/{snapshot_id}"
 
     def _one(self, req, snapshot, current_snapshot_id):
-        return {"snapshot": _views(req, [snapshot],
-                                   {snapshot.server_id: current_snapshot_id})[0]}
+        return snapshot_body(req, snapshot, current_snapshot_id)
 
     @wsgi.expected_errors((400, 404))
     @validation.query_schema(schema.index_query)
     def index(self, req, server_id):
         context = req.context
         server = common.get_server(context, server_id, POLICY % "list")
-        params = dict(req.GET)
-        page = common.page_params(params)
-        snapshots, more = common.split_page(
-            snapshot_obj.ServerSnapshotList.get_all(
-                context, server_id=server.id, filters=_filters(params),
-                **common.peek(page)), page)
+        page = common.page_params(dict(req.GET))
+        snapshots, more = _page(req, page, server_id=server.id)
         return _list_body(req, snapshots, {server.id: server.current_snapshot_id},
                           page["limit"], more)
 
@@ -175,10 +183,7 @@ class SnapshotsController(wsgi.Controller):
         params = dict(req.GET)
         project_id = common.listing_project(context, params, POLICY)
         page = common.page_params(params)
-        snapshots, more = common.split_page(
-            snapshot_obj.ServerSnapshotList.get_all(
-                context, project_id=project_id, filters=_filters(params),
-                **common.peek(page)), page)
+        snapshots, more = _page(req, page, project_id=project_id)
         current = server_obj.ServerList.current_snapshot_ids(
-            context, {s.server_id for s in snapshots})
+            context, {s["server_id"] for s in snapshots})
         return _list_body(req, snapshots, current, page["limit"], more)

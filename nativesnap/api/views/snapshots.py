@@ -4,11 +4,31 @@ from nativesnap.api.views import common
 from nativesnap.api.views import images as image_view
 
 
+# The fields of a snapshot the view shows (lists read only these), and those
+# it shows from microversion 1.2.
+FIELDS = ("id", "server_id", "project_id", "name", "description", "status",
+          "progress", "kind", "memory", "quiesce", "consistency", "parent_id",
+          "size_bytes", "frozen_ms", "paused_ms", "volumes", "disks", "fault",
+          "created_at", "updated_at")
+POLICY_FIELDS = ("policy_id", "scheduled_at")
+
+
+def fields(policy_fields=False):
+    """The fields ``show_record`` reads, with or without ``policy_fields``."""
+    return FIELDS + POLICY_FIELDS if policy_fields else FIELDS
+
+
 def show(req, snapshot, current_snapshot_id, images=None, policy_fields=False):
-    """``images``: its exported images (1.1), None for none shown;
+    """The view of a ServerSnapshot object (see ``show_record``)."""
+    # One dict of the fields rather than 24 property reads.
+    return show_record(req, snapshot.as_dict(), current_snapshot_id, images,
+                       policy_fields)
+
+
+def show_record(req, s, current_snapshot_id, images=None, policy_fields=False):
+    """The view of a snapshot's record ({field: value}, at least ``fields``);
+    ``images``: its exported images (1.1), None for none shown;
     ``policy_fields``: show policy_id and scheduled_at (1.2)."""
-    # One dict of the fields rather than 24 property reads: lists show 1000.
-    s = snapshot.as_dict()
     view = {
         "id": s["id"],
         "server_id": s["server_id"],

@@ -390,7 +390,7 @@ def test_spawn_without_a_free_node_is_a_409(api, rpc, context, source):
         source[0].id]
 
 
-def test_two_spawns_racing_for_a_node_let_one_in(api, context, source,
+def test_two_spawns_racing_for_a_node_let_one_in(api, rpc, context, source,
                                                  monkeypatch):
     node = enrol(context)
     # Both saw the node free: the second finds it taken only at its insert.
@@ -400,6 +400,10 @@ def test_two_spawns_racing_for_a_node_let_one_in(api, context, source,
     with pytest.raises(exception.NodeInUse) as info:
         spawn(api, context, source, node=node.id, name="copy2")
     assert info.value.code == 409
+    # The loser's reservation is given back and it left no record.
+    assert rpc.casts[-1] == ("release_reservation", "test-host", RESERVATION)
+    assert "copy2" not in [s.name for s in server_obj.ServerList.get_all(
+        context)]
 
 
 def test_a_node_for_a_server_of_another_driver_is_a_400(api, rpc, context):

@@ -1,7 +1,8 @@
 """A bare-metal server's provision state moves with its task lock, in the
 same compare-and-swap saves (docs/baremetal.md): start, wait, resume, end;
 a wait ended by its deadline or by the user goes straight to failed; other
-drivers' servers have none and nothing moves."""
+drivers' servers have none and nothing moves. A record created with a task
+(a spawn's) holds its lock from its insert."""
 
 from oslo_utils import uuidutils
 import pytest
@@ -109,3 +110,47 @@ def test_an_abort_and_a_retry_racing_on_a_failed_snapshot_cannot_both_win(
                           provision_event=states.PROVISION_RETRY)
     stored = _read(server)
     assert (stored.provision_state, stored.task_state) == ("active", None)
+
+
+def _new(provision_state=None):
+    """A Server not recorded yet (no id either)."""
+    server = server_obj.Server(ns_context.get_admin_context())
+    server.name = "new"
+    server.project_id = "p"
+    server.driver = "baremetal" if provision_state else "fake"
+    server.hypervisor_ref = uuidutils.generate_uuid()
+    server.host = "h"
+    server.status = states.BUILD
+    server.origin = states.SPAWNED
+    if provision_state:
+        server.provision_state = provision_state
+    return server
+
+
+@pytest.mark.parametrize("provision_state", [None, states.PROVISION_DEPLOYING])
+def test_a_record_created_with_a_task_holds_its_lock_from_its_insert(
+        database, provision_state):
+    server = _new(provision_state)
+    task = uuidutils.generate_uuid()
+    target = uuidutils.generate_uuid()
+    server.create(states.SPAWNING, task, target_id=target)
+    read = _read(server)
+    assert (read.task_state, read.task_id, read.task_target_id) == (
+        states.SPAWNING, task, target)
+    assert read.task_started_at is not None
+    assert read.provision_state == provision_state  # a spawn moves none
+    assert server.obj_what_changed() == set()
+    # The lock is held: a save outside the task is refused, its end
+    # releases it.
+    read.name = "renamed"
+    with pytest.raises(exception.ServerBusy):
+        read.save()
+    read.obj_reset_changes(["name"])
+    read.end_task(states.SPAWNING, task)
+    assert _read(server).task_state is None
+
+
+def test_a_record_created_with_a_task_moves_its_provision_state(database):
+    server = _new(states.PROVISION_ACTIVE)
+    server.create(states.SNAPSHOTTING, uuidutils.generate_uuid())
+    assert _read(server).provision_state == "snapshotting"
