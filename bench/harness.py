@@ -664,3 +664,92 @@ class GuestWriter:
         self.writes = len(spans)
         self.stall_ms = round(max(spans) * 1000, 1)
         return False
+
+
+# --- data written from the host, and the guest's console ticks ----------------------
+
+PREFILL_CHUNK_MIB = 256     # one qemu-io write (its buffer) of a prefill
+PREFILL_TIMEOUT = 900       # s, a whole prefill
+# The guest's tick on its serial console (a file on the host): its own clock
+# (/proc/uptime), then a 1 ms wait (read -t on an idle fifo). Shell builtins
+# only: a loop that forked a sleep every tick dirtied enough RAM to stretch
+# the live save's final pass (paused 210 ms instead of ≈ 40-60 ms at 128 MiB).
+TICKER = ("mkfifo /run/tick.fifo 2>/dev/null; while :; do read t _ < /proc/uptime; "
+          "echo \"tick $t\"; read -t 0.001 x <&3; done 3<> /run/tick.fifo "
+          "> /dev/ttyS0 2>&1 & echo $! > /run/ticker.pid")
+CONSOLE_POLL = 0.001        # s, how often the console file's size is read
+
+
+def _allocated(path):
+    return json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", path], check=True,
+        capture_output=True, text=True, timeout=60).stdout).get("actual-size") or 0
+
+
+def prefill(path, mib, offset_mib):
+    """``mib`` MiB of non-zero data into the qcow2 at ``path`` (a guest's
+    data disk, before boot) from ``offset_mib`` on, past the filesystem, in
+    writes of PREFILL_CHUNK_MIB (qemu-io holds one write in memory), each
+    chunk a different byte; checked by the disk's allocation afterwards."""
+    commands = []
+    for index, start in enumerate(range(0, mib, PREFILL_CHUNK_MIB)):
+        length = min(PREFILL_CHUNK_MIB, mib - start)
+        commands += ["-c", f"write -q -P {1 + index % 255} {offset_mib + start}M "
+                           f"{length}M"]
+    done = subprocess.run(["qemu-io", "-f", "qcow2", *commands, path],
+                          capture_output=True, text=True, timeout=PREFILL_TIMEOUT)
+    allocated = _allocated(path) or 0
+    if done.returncode != 0 or done.stderr.strip() or allocated < mib * MIB:
+        raise BenchError(f"qemu-io prefill of {path}: exit {done.returncode}, "
+                         f"{allocated} bytes allocated: {done.stderr.strip()[-2000:]}")
+
+
+class ConsoleWatch(threading.Thread):
+    """Times, from the host, when a guest's console file grows (every
+    CONSOLE_POLL), between start() and finish()."""
+
+    def __init__(self, path):
+        super().__init__(name="console-watch", daemon=True)
+        self.path = path
+        self.offset = os.path.getsize(path)
+        self.growth = []            # monotonic times the file was seen larger
+        self.done = threading.Event()
+        self.end_offset = None
+
+    def run(self):
+        size = self.offset
+        while not self.done.is_set():
+            now = os.path.getsize(self.path)
+            if now != size:
+                self.growth.append(time.monotonic())
+                size = now
+            time.sleep(CONSOLE_POLL)
+
+    def finish(self):
+        if not self.done.is_set():
+            self.done.set()
+            if self.ident is not None:
+                self.join(10)
+            self.end_offset = os.path.getsize(self.path)
+
+    def longest_stall_ms(self):
+        if len(self.growth) < 2:
+            raise BenchError(f"the guest did not tick on its console ({self.path})")
+        return max(b - a for a, b in zip(self.growth, self.growth[1:])) * 1000
+
+    def guest_clock_gap_ms(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            text = f.read(self.end_offset - self.offset).decode("ascii", "replace")
+        ticks = []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[0] == "tick":
+                try:
+                    ticks.append(float(fields[1]))
+                except ValueError:
+                    pass        # a line cut by the start of the window
+        return max((b - a for a, b in zip(ticks, ticks[1:])), default=0.0) * 1000
+
+
+# --- main ------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ API request ever asks a driver.
 
 import abc
 import dataclasses
+import time
 
 from stevedore import driver as stevedore_driver
 
@@ -128,6 +129,23 @@ def tightest(spaces):
 class RevertResult:
     status: str  # the server's status afterwards
     server_driver_info: dict | None = None
+
+
+class Laps:
+    """Consecutive parts of a driver call, in ms, for the break-downs a
+    driver records in its driver_info (bench/run reports them; nothing
+    decides on them). A part named twice adds up."""
+
+    def __init__(self):
+        self.parts = {}
+        self._last = time.monotonic()
+
+    def lap(self, name):
+        now = time.monotonic()
+        key = f"{name}_ms"
+        self.parts[key] = round(self.parts.get(key, 0)
+                                + (now - self._last) * 1000, 1)
+        self._last = now
 
 
 @dataclasses.dataclass

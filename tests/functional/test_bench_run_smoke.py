@@ -34,6 +34,11 @@ EXPECTED = {
     "revert_delete": [f"{key}[100MiB]" for key in (
         "revert_disk_task_ms", "revert_disk_agent_ms", "revert_memory_task_ms",
         "revert_memory_agent_ms", "delete_merge_ms")],
+    "revert_parts": [f"revert_part_{part}_ms[{kind}_100MiB]"
+                     for kind, last in (("memory", "restore"), ("disk", "start"))
+                     for part in ("handoff", "prepare", "overlays", "stop", "define",
+                                  last, "cleanup")]
+    + [f"revert_floor{part}_ms[memory_100MiB]" for part in ("_destroy", "_restore", "")],
     "spawn": [f"spawn_{kind}_{what}_ms[1GiB]" for kind in ("linked", "full")
               for what in ("defined", "active", "agent", "delete")],
 }
@@ -56,6 +61,16 @@ def _check_breakdowns(results):
         "api", "handoff", "driver_outside_window", "window", "save", "seen")))]
     for total, measured in zip(latency, samples("nativesnap_total_ms")):
         assert abs(total - measured) <= 5, (latency, samples("nativesnap_total_ms"))
+    # A revert's parts add up to its POST -> task end.
+    for kind, last in (("memory", "restore"), ("disk", "start")):
+        names = ("handoff", "prepare", "overlays", "progress", "stop", "define", last,
+                 "cleanup", "save_seen")
+        parts = [sum(values) for values in zip(*(
+            results[f"revert_part_{name}_ms[{kind}_100MiB]"]["samples_ms"]
+            for name in names))]
+        task = results[f"revert_{kind}_task_ms[100MiB]"]["samples_ms"]
+        for total, measured in zip(parts, task):
+            assert abs(total - measured) <= 1.5, (kind, parts, task)
     for method in ("nativesnap", "live", "live_late"):
         writes = results[f"{method}_guest_stall_ms[1GiB]"]["writes"]
         assert all(n > 10 for n in writes), (method, writes)
@@ -107,7 +122,7 @@ def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
     # The targets are read (met or not), never asserted.
     for key in ("memory_paused_ms[128MiB]", "memory_paused_ms[512MiB]",
                 "spawn_linked_defined_ms[1GiB]", "nativesnap_frozen_ms[1GiB]",
-                "nativesnap_frozen_ms[1GiB]/floor"):
+                "nativesnap_frozen_ms[1GiB]/floor", "revert_memory_task_ms[100MiB]"):
         assert rows[key]["target"] and rows[key]["met"] in (True, False), key
 
     # The baselines copied the data written in the guest (not a sparse image),
@@ -126,3 +141,25 @@ def test_bench_run_quick_writes_every_section_and_the_ratios_as_json(tmp_path):
     assert "baseline / nativesnap" in done.stdout
     assert "longest write stall seen inside the guest" in done.stdout
     assert "where nativesnap's POST -> available goes" in done.stdout
+
+
+def test_prefill_writes_non_zero_data_past_the_filesystem(tmp_path):
+    """The full run's 64 GiB disk gets its 16 GiB from the host before boot
+    (bench/harness.py prefill): allocated, not zeros, where it was asked."""
+    sys.path.insert(0, os.path.join(fixtures.REPO, "bench"))
+    try:
+        import harness
+    finally:
+        sys.path.pop(0)
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "64M"],
+                   check=True, timeout=60)
+    harness.prefill(str(disk), 10, offset_mib=16)   # less than one chunk
+    info = json.loads(subprocess.run(["qemu-img", "map", "--output=json", str(disk)],
+                                     check=True, capture_output=True, text=True,
+                                     timeout=60).stdout)
+    data = [(m["start"], m["length"]) for m in info if m["data"]]
+    assert data == [(16 * MIB, 10 * MIB)], info
+    read = subprocess.run(["qemu-io", "-f", "qcow2", "-c", "read -q -P 1 16M 10M",
+                           str(disk)], capture_output=True, text=True, timeout=60)
+    assert read.returncode == 0 and not read.stdout.strip(), read.stdout + read.stderr

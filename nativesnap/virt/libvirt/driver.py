@@ -497,6 +497,8 @@ class LibvirtDriver(driver.ComputeDriver):
         return driver.RevertResult(status=host_mod.state_of(dom))
 
     def _revert_external(self, dom, server, record, power_on, progress):
+        began, began_at = time.monotonic(), time.time()
+        laps = driver.Laps()
         info = bookkeeping.info(server)
         directory = bookkeeping.server_dir(server.id)
         current = {d.target: d.source for d in bookkeeping.disks(dom)}
@@ -509,6 +511,7 @@ class LibvirtDriver(driver.ComputeDriver):
         was_running = dom.isActive()
         # A transient domain vanishes when stopped: keep its definition.
         definition = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        laps.lap("prepare")
         try:
             for target, frozen in sorted(record["disks"].items()):
                 # Named by the task, so recovery can tell them from older layers.
@@ -518,27 +521,26 @@ class LibvirtDriver(driver.ComputeDriver):
                 if source is not None:
                     new_active[target] = source
             failpoints.hit("libvirt.revert.overlays_created")
+            laps.lap("overlays")
             progress(30)
+            laps.lap("progress")
             self.host.stop(dom)
+            laps.lap("stop")
             failpoints.hit("libvirt.revert.domain_stopped")
             for frozen in record["disks"].values():
                 storage.backend_of(frozen).revert_stopped(frozen)
             for volume in volumes.values():
                 attached_volumes.reset_overlay(volume)
-            conn = self.host.connection()
             if persistent:
-                conn.defineXML(lxml_xml.set_disk_sources(definition, new_active))
+                self.host.connection().defineXML(
+                    lxml_xml.set_disk_sources(definition, new_active))
             failpoints.hit("libvirt.revert.after_define")
-            memory_file = record.get("memory_file")
-            if power_on and memory_file:
-                saved = conn.saveImageGetXMLDesc(memory_file, 0)
-                conn.restoreFlags(memory_file,
-                                  lxml_xml.set_disk_sources(saved, new_active),
-                                  libvirt.VIR_DOMAIN_SAVE_RUNNING)
-            elif power_on and persistent:
-                dom.create()
-            elif power_on:
-                conn.createXML(lxml_xml.set_disk_sources(definition, new_active), 0)
+            laps.lap("define")
+            if power_on:
+                self._start_reverted(dom, persistent, definition, new_active,
+                                     record.get("memory_file"))
+            laps.lap("restore" if power_on and record.get("memory_file")
+                     else "start")
         except Exception as e:
             self._undo_revert(dom, persistent, definition, was_running, new_active)
             if isinstance(e, libvirt.libvirtError):
@@ -546,13 +548,35 @@ class LibvirtDriver(driver.ComputeDriver):
             raise
         failpoints.hit("libvirt.revert.after_start")
         progress(90)
+        laps.lap("progress")
         # The discarded active layers go, unless something still reads them.
         chain.remove_unreferenced(
             info, [p for t, p in old_active.items() if t in new_active],
             bookkeeping.unlink)
         dom = self.host.find(server.hypervisor_ref)
         status = states.SHUTOFF if dom is None else host_mod.state_of(dom)
+        laps.lap("cleanup")
+        # Where a revert's time goes (bench/run's break-down; docs/performance.md).
+        info["last_revert"] = {
+            "task_id": server.task_id, "driver_started_at": began_at,
+            "driver_ms": round((time.monotonic() - began) * 1000, 1),
+            "parts": laps.parts}
         return driver.RevertResult(status=status, server_driver_info=info)
+
+    def _start_reverted(self, dom, persistent, definition, new_active,
+                        memory_file):
+        """Run the reverted domain: from the snapshot's RAM when it has
+        one (the guest resumes where it was), else a boot."""
+        conn = self.host.connection()
+        if memory_file:
+            saved = conn.saveImageGetXMLDesc(memory_file, 0)
+            conn.restoreFlags(memory_file,
+                              lxml_xml.set_disk_sources(saved, new_active),
+                              libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        elif persistent:
+            dom.create()
+        else:
+            conn.createXML(lxml_xml.set_disk_sources(definition, new_active), 0)
 
     def _undo_revert(self, dom, persistent, definition, was_running, new_active):
         """A revert that failed before the domain ran on the new overlays

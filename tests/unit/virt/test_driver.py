@@ -198,3 +198,13 @@ def test_the_tightest_place_is_the_least_per_cent_free_and_none_can_tell():
     assert driver.tightest(iter([roomy, tight, tie])) is tie
     assert driver.tightest([None, None]) is None
     assert driver.tightest([]) is None
+
+
+def test_laps_time_consecutive_parts_and_add_up_a_part_named_twice(monkeypatch):
+    clock = iter([10.0, 10.25, 10.5, 11.0])
+    monkeypatch.setattr(driver.time, "monotonic", lambda: next(clock))
+    laps = driver.Laps()
+    laps.lap("stop")        # 250 ms after the start
+    laps.lap("progress")    # 250 ms
+    laps.lap("stop")        # 500 ms more of "stop"
+    assert laps.parts == {"stop_ms": 750.0, "progress_ms": 250.0}
