@@ -18,7 +18,7 @@ TEST_WORKERS ?= auto
 # e.g. DEMO_ARGS='--url http://127.0.0.1:8779' to use the service of `make run`
 DEMO_ARGS ?=
 
-.PHONY: all setup host venv run run-cluster test test-unit sample-config demo bench-api clean fuzz soak
+.PHONY: all setup host venv run run-cluster test test-unit sample-config sample-policy demo bench-api clean fuzz soak
 
 all: test
 
@@ -83,6 +83,10 @@ test-unit: venv
 
 sample-config: venv
 	$(VENV)/bin/oslo-config-generator --config-file etc/nativesnap/nativesnap-config-generator.conf
+
+# The policy rules' defaults in code, documented (docs/policy.md).
+sample-policy: venv
+	$(VENV)/bin/oslopolicy-sample-generator --config-file etc/nativesnap/nativesnap-policy-generator.conf
 
 bench-api: venv
 	$(VENV)/bin/python bench/api

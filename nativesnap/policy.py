@@ -1,5 +1,8 @@
 """oslo.policy enforcement, with nativesnap's rule: another project's resource is
-invisible (404), not forbidden (403), so that ids of other projects leak nothing."""
+invisible (404), not forbidden (403), so that ids of other projects leak nothing.
+
+The defaults (nativesnap/policies/) follow Keystone's default roles, project
+scoped; docs/policy.md, and the generated etc/nativesnap/policy.yaml.sample."""
 
 import threading
 
@@ -38,6 +41,10 @@ def authorize(context, action, target, fatal=True):
         return enforcer.authorize(action, target, context, do_raise=fatal,
                                   exc=exception.Forbidden, action=action)
     except policy.PolicyNotRegistered:
+        raise exception.Forbidden(action=action) from None
+    except policy.InvalidScope:
+        # Every rule is for project-scoped tokens (policies/base.py); a
+        # system- or domain-scoped one is refused as any other denial is.
         raise exception.Forbidden(action=action) from None
 
 

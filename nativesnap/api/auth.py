@@ -1,8 +1,10 @@
 """Authentication: turn a request into a RequestContext.
 
 ``noauth2`` (the default, like Nova's): ``X-Auth-Token: <user>:<project>``;
-the user named ``admin`` has the admin role. It trusts the caller completely
-and is meant for development and closed networks.
+the user named ``admin`` has the roles admin, member and reader, any other user
+member and reader (as Keystone's implied roles give a member), on the project
+named (docs/policy.md). It trusts the caller completely and is meant for
+development and closed networks.
 ``keystone``: keystonemiddleware's auth_token validates the token first and
 leaves the identity in the X-* headers that oslo.context reads.
 ``agent_token``: a bare-metal node's agent, on the few paths it calls (its

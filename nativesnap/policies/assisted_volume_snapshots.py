@@ -1,6 +1,7 @@
-"""Policies of os-assisted-volume-snapshots: Cinder calling, administrators
-looking. Checked against an empty target, as Nova does: Cinder's service user
-acts for volumes of every project."""
+"""Policies of os-assisted-volume-snapshots: Cinder calling (its service
+user, with the ``service`` role), administrators looking. Checked against an
+empty target, as Nova does: Cinder's service user acts for volumes of every
+project."""
 
 from oslo_policy import policy
 
@@ -11,22 +12,30 @@ BASE_PATH = "/v1/os-assisted-volume-snapshots"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "create", base.ADMIN_OR_SERVICE,
-        "Snapshot an attached volume for Cinder (its remotefs drivers); also "
-        "served at /v2.1 for Cinder's Nova client.",
-        [{"method": "POST", "path": BASE_PATH},
-         {"method": "POST", "path": "/v2.1/os-assisted-volume-snapshots"}]),
+        name=PREFIX % "create",
+        check_str=base.ADMIN_OR_SERVICE,
+        description="Snapshot an attached volume for Cinder (its remotefs "
+                    "drivers); also served at /v2.1 for Cinder's Nova client.",
+        operations=[{"method": "POST", "path": BASE_PATH},
+                    {"method": "POST",
+                     "path": "/v2.1/os-assisted-volume-snapshots"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "delete", base.ADMIN_OR_SERVICE,
-        "Merge a volume snapshot's file out of an attached volume's chain for "
-        "Cinder; also served at /v2.1.",
-        [{"method": "DELETE", "path": BASE_PATH + "/{snapshot_id}"},
-         {"method": "DELETE",
-          "path": "/v2.1/os-assisted-volume-snapshots/{snapshot_id}"}]),
+        name=PREFIX % "delete",
+        check_str=base.ADMIN_OR_SERVICE,
+        description="Merge a volume snapshot's file out of an attached "
+                    "volume's chain for Cinder; also served at /v2.1.",
+        operations=[{"method": "DELETE", "path": BASE_PATH + "/{snapshot_id}"},
+                    {"method": "DELETE",
+                     "path": "/v2.1/os-assisted-volume-snapshots/{snapshot_id}"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "list", base.ADMIN_OR_SERVICE,
-        "List the recent assisted volume snapshot requests and their outcome.",
-        [{"method": "GET", "path": BASE_PATH}]),
+        name=PREFIX % "list",
+        check_str=base.ADMIN_OR_SERVICE,
+        description="List the recent assisted volume snapshot requests and "
+                    "their outcome.",
+        operations=[{"method": "GET", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

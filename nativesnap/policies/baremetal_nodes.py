@@ -11,22 +11,31 @@ BASE_PATH = "/v1/baremetal/nodes"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "create", base.ADMIN,
-        "Enrol a bare-metal node: its agent's URL and token, its power "
-        "interface (Redfish) and its root-device hint.",
-        [{"method": "POST", "path": BASE_PATH}]),
+        name=PREFIX % "create",
+        check_str=base.ADMIN,
+        description="Enrol a bare-metal node: its agent's URL and token, its "
+                    "power interface (Redfish) and its root-device hint.",
+        operations=[{"method": "POST", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "list", base.ADMIN,
-        "List the enrolled bare-metal nodes.",
-        [{"method": "GET", "path": BASE_PATH}]),
+        name=PREFIX % "list",
+        check_str=base.ADMIN,
+        description="List the enrolled bare-metal nodes.",
+        operations=[{"method": "GET", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "show", base.ADMIN,
-        "Show an enrolled bare-metal node (never its secrets).",
-        [{"method": "GET", "path": BASE_PATH + "/{node_id}"}]),
+        name=PREFIX % "show",
+        check_str=base.ADMIN,
+        description="Show an enrolled bare-metal node (never its secrets).",
+        operations=[{"method": "GET", "path": BASE_PATH + "/{node_id}"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "delete", base.ADMIN,
-        "Delete an enrolled bare-metal node no server is adopted on.",
-        [{"method": "DELETE", "path": BASE_PATH + "/{node_id}"}]),
+        name=PREFIX % "delete",
+        check_str=base.ADMIN,
+        description="Delete an enrolled bare-metal node no server is adopted "
+                    "on.",
+        operations=[{"method": "DELETE", "path": BASE_PATH + "/{node_id}"}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

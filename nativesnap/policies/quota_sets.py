@@ -1,4 +1,4 @@
-"""Policies of /v1/os-quota-sets: a project's members may read their own
+"""Policies of /v1/os-quota-sets: a project's readers may read their own
 limits (and usage), as in Nova and Cinder; only administrators change them."""
 
 from oslo_policy import policy
@@ -10,17 +10,26 @@ BASE_PATH = "/v1/os-quota-sets/{project_id}"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "show", base.PROJECT_MEMBER_OR_ADMIN,
-        "Show a project's snapshot quotas (usage=true: and what is used).",
-        [{"method": "GET", "path": BASE_PATH}]),
+        name=PREFIX % "show",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="Show a project's snapshot quotas (usage=true: and what "
+                    "is used).",
+        operations=[{"method": "GET", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE,
+        deprecated_rule=base.deprecated_project_rule(PREFIX % "show")),
     policy.DocumentedRuleDefault(
-        PREFIX % "update", base.ADMIN,
-        "Set a project's snapshot quotas.",
-        [{"method": "PUT", "path": BASE_PATH}]),
+        name=PREFIX % "update",
+        check_str=base.ADMIN,
+        description="Set a project's snapshot quotas.",
+        operations=[{"method": "PUT", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "delete", base.ADMIN,
-        "Put a project's snapshot quotas back to the defaults ([quota]).",
-        [{"method": "DELETE", "path": BASE_PATH}]),
+        name=PREFIX % "delete",
+        check_str=base.ADMIN,
+        description="Put a project's snapshot quotas back to the defaults "
+                    "([quota]).",
+        operations=[{"method": "DELETE", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

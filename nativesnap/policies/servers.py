@@ -1,4 +1,6 @@
-"""Policies of /v1/servers."""
+"""Policies of /v1/servers: a project's readers list and show its servers,
+its members change them; adopting and choosing a bare-metal node are the
+administrators'."""
 
 from oslo_policy import policy
 
@@ -9,49 +11,75 @@ BASE_PATH = "/v1/servers"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "list", base.PROJECT_MEMBER_OR_ADMIN,
-        "List the servers of the caller's project.",
-        [{"method": "GET", "path": BASE_PATH}]),
+        name=PREFIX % "list",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="List the servers of the caller's project.",
+        operations=[{"method": "GET", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE,
+        deprecated_rule=base.deprecated_project_rule(PREFIX % "list")),
     policy.DocumentedRuleDefault(
-        PREFIX % "list:all_projects", base.ADMIN,
-        "List servers of every project (all_projects=1).",
-        [{"method": "GET", "path": BASE_PATH + "?all_projects=1"}]),
+        name=PREFIX % "list:all_projects",
+        check_str=base.ADMIN,
+        description="List servers of every project (all_projects=1).",
+        operations=[{"method": "GET", "path": BASE_PATH + "?all_projects=1"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "show", base.PROJECT_MEMBER_OR_ADMIN,
-        "Show a server.",
-        [{"method": "GET", "path": BASE_PATH + "/{server_id}"}]),
+        name=PREFIX % "show",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="Show a server.",
+        operations=[{"method": "GET", "path": BASE_PATH + "/{server_id}"}],
+        scope_types=base.PROJECT_SCOPE,
+        deprecated_rule=base.deprecated_project_rule(PREFIX % "show")),
     policy.DocumentedRuleDefault(
-        PREFIX % "adopt", base.ADMIN,
-        "Put an existing hypervisor object under nativesnap's management.",
-        [{"method": "POST", "path": BASE_PATH}]),
+        name=PREFIX % "adopt",
+        check_str=base.ADMIN,
+        description="Put an existing hypervisor object under nativesnap's "
+                    "management.",
+        operations=[{"method": "POST", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "spawn", base.PROJECT_MEMBER_OR_ADMIN,
-        "Spawn a new server from a snapshot of the caller's project.",
-        [{"method": "POST", "path": BASE_PATH}]),
+        name=PREFIX % "spawn",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Spawn a new server from a snapshot of the caller's "
+                    "project.",
+        operations=[{"method": "POST", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "delete", base.PROJECT_MEMBER_OR_ADMIN,
-        "Delete a server: a spawned one is destroyed, an adopted one forgotten.",
-        [{"method": "DELETE", "path": BASE_PATH + "/{server_id}"}]),
+        name=PREFIX % "delete",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Delete a server: a spawned one is destroyed, an adopted "
+                    "one forgotten.",
+        operations=[{"method": "DELETE", "path": BASE_PATH + "/{server_id}"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "revert", base.PROJECT_MEMBER_OR_ADMIN,
-        "Revert a server in place to one of its snapshots.",
-        [{"method": "POST", "path": BASE_PATH + "/{server_id}/action (revert)"}]),
+        name=PREFIX % "revert",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Revert a server in place to one of its snapshots.",
+        operations=[{"method": "POST",
+                     "path": BASE_PATH + "/{server_id}/action (revert)"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "spawn:node", base.ADMIN,
-        "Name the bare-metal node a spawned server goes on ('node'); without "
-        "it, the first free node is taken.",
-        [{"method": "POST", "path": BASE_PATH + " (node)"}]),
+        name=PREFIX % "spawn:node",
+        check_str=base.ADMIN,
+        description="Name the bare-metal node a spawned server goes on "
+                    "('node'); without it, the first free node is taken.",
+        operations=[{"method": "POST", "path": BASE_PATH + " (node)"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "abort_snapshot", base.PROJECT_MEMBER_OR_ADMIN,
-        "Give up a bare-metal server's snapshot that waits for its agent or "
-        "has failed.",
-        [{"method": "POST",
-          "path": BASE_PATH + "/{server_id}/action (abort_snapshot)"}]),
+        name=PREFIX % "abort_snapshot",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Give up a bare-metal server's snapshot that waits for "
+                    "its agent or has failed.",
+        operations=[{"method": "POST",
+                     "path": BASE_PATH + "/{server_id}/action (abort_snapshot)"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "retry_snapshot", base.PROJECT_MEMBER_OR_ADMIN,
-        "Take a bare-metal server's failed snapshot again.",
-        [{"method": "POST",
-          "path": BASE_PATH + "/{server_id}/action (retry_snapshot)"}]),
+        name=PREFIX % "retry_snapshot",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Take a bare-metal server's failed snapshot again.",
+        operations=[{"method": "POST",
+                     "path": BASE_PATH + "/{server_id}/action (retry_snapshot)"}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

@@ -10,15 +10,19 @@ BASE_PATH = "/v1/os-services"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "list", base.ADMIN,
-        "List the compute services: host, drivers, up or down, enabled or "
-        "disabled.",
-        [{"method": "GET", "path": BASE_PATH}]),
+        name=PREFIX % "list",
+        check_str=base.ADMIN,
+        description="List the compute services: host, drivers, up or down, "
+                    "enabled or disabled.",
+        operations=[{"method": "GET", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "update", base.ADMIN,
-        "Disable a compute service (its servers' changes are refused, 409) "
-        "or enable it again.",
-        [{"method": "PUT", "path": BASE_PATH + "/{service_id}"}]),
+        name=PREFIX % "update",
+        check_str=base.ADMIN,
+        description="Disable a compute service (its servers' changes are "
+                    "refused, 409) or enable it again.",
+        operations=[{"method": "PUT", "path": BASE_PATH + "/{service_id}"}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

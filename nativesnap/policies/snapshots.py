@@ -1,4 +1,6 @@
-"""Policies of server snapshots (/v1/servers/{id}/snapshots and /v1/snapshots)."""
+"""Policies of server snapshots (/v1/servers/{id}/snapshots and
+/v1/snapshots): a project's readers list and show them, its members take,
+delete and export them."""
 
 from oslo_policy import policy
 
@@ -9,29 +11,48 @@ BASE_PATH = "/v1/servers/{server_id}/snapshots"
 
 rules = [
     policy.DocumentedRuleDefault(
-        PREFIX % "list", base.PROJECT_MEMBER_OR_ADMIN,
-        "List snapshots of a server, or all of the caller's project's snapshots.",
-        [{"method": "GET", "path": BASE_PATH}, {"method": "GET", "path": "/v1/snapshots"}]),
+        name=PREFIX % "list",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="List snapshots of a server, or all of the caller's "
+                    "project's snapshots.",
+        operations=[{"method": "GET", "path": BASE_PATH},
+                    {"method": "GET", "path": "/v1/snapshots"}],
+        scope_types=base.PROJECT_SCOPE,
+        deprecated_rule=base.deprecated_project_rule(PREFIX % "list")),
     policy.DocumentedRuleDefault(
-        PREFIX % "list:all_projects", base.ADMIN,
-        "List snapshots of every project (all_projects=1).",
-        [{"method": "GET", "path": "/v1/snapshots?all_projects=1"}]),
+        name=PREFIX % "list:all_projects",
+        check_str=base.ADMIN,
+        description="List snapshots of every project (all_projects=1).",
+        operations=[{"method": "GET", "path": "/v1/snapshots?all_projects=1"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "show", base.PROJECT_MEMBER_OR_ADMIN,
-        "Show a snapshot.",
-        [{"method": "GET", "path": BASE_PATH + "/{snapshot_id}"}]),
+        name=PREFIX % "show",
+        check_str=base.PROJECT_READER_OR_ADMIN,
+        description="Show a snapshot.",
+        operations=[{"method": "GET", "path": BASE_PATH + "/{snapshot_id}"}],
+        scope_types=base.PROJECT_SCOPE,
+        deprecated_rule=base.deprecated_project_rule(PREFIX % "show")),
     policy.DocumentedRuleDefault(
-        PREFIX % "create", base.PROJECT_MEMBER_OR_ADMIN,
-        "Snapshot a server.",
-        [{"method": "POST", "path": BASE_PATH}]),
+        name=PREFIX % "create",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Snapshot a server.",
+        operations=[{"method": "POST", "path": BASE_PATH}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "delete", base.PROJECT_MEMBER_OR_ADMIN,
-        "Delete a snapshot.",
-        [{"method": "DELETE", "path": BASE_PATH + "/{snapshot_id}"}]),
+        name=PREFIX % "delete",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Delete a snapshot.",
+        operations=[{"method": "DELETE",
+                     "path": BASE_PATH + "/{snapshot_id}"}],
+        scope_types=base.PROJECT_SCOPE),
     policy.DocumentedRuleDefault(
-        PREFIX % "export", base.PROJECT_MEMBER_OR_ADMIN,
-        "Export a snapshot's disk state as an image into the image store.",
-        [{"method": "POST", "path": BASE_PATH + "/{snapshot_id}/action (export)"}]),
+        name=PREFIX % "export",
+        check_str=base.PROJECT_MEMBER_OR_ADMIN,
+        description="Export a snapshot's disk state as an image into the "
+                    "image store.",
+        operations=[{"method": "POST",
+                     "path": BASE_PATH + "/{snapshot_id}/action (export)"}],
+        scope_types=base.PROJECT_SCOPE),
 ]
 
 

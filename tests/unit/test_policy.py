@@ -1,5 +1,7 @@
-"""Policy defaults in code: own project passes, another project's resource is
-invisible (404), admin-only rules refuse members."""
+"""Policy enforcement (nativesnap/policy.py) with the defaults in code: own
+project passes, another project's resource is invisible (404), admin-only
+rules refuse members. Rule by rule and role by role:
+tests/unit/policies/test_roles.py."""
 
 import pytest
 
@@ -33,10 +35,13 @@ def admin(project="admin-project"):
                                      roles=["admin", "member", "reader"])
 
 
+# The rules of a project's resources: its readers' (lists, shows) and its
+# members' (changes); tests/unit/policies/test_roles.py tells them apart.
 PROJECT_RULES = sorted(
     r.name for r in policies.list_rules()
     if r.name.startswith("nativesnap:")
-    and r.check_str == "rule:project_member_or_admin")
+    and r.check_str in ("rule:project_reader_or_admin",
+                        "rule:project_member_or_admin"))
 ADMIN_RULES = ["nativesnap:servers:adopt", "nativesnap:servers:list:all_projects",
                "nativesnap:snapshots:list:all_projects",
                "nativesnap:baremetal_nodes:create",
