@@ -168,8 +168,8 @@ def test_a_reader_is_refused_changes_in_their_project_with_403(name):
 @pytest.mark.parametrize("name", sorted(n for n, kind in EXPECTED.items()
                                         if kind in (READER, MEMBER)))
 @pytest.mark.parametrize("roles", [["reader"], ["member", "reader"]])
-def test_another_projects_resource_is_a_404_for_readers_and_members(name,
-                                                                     roles):
+def test_another_projects_resource_is_a_404_for_readers_and_members(
+        name, roles):
     with pytest.raises(exception.ServerNotFound) as info:
         policy.authorize_resource(ctx(roles, project="p2"), name, "p1",
                                   _not_found())
