@@ -224,12 +224,15 @@ class Proxy:
             return None
 
     def export_snapshot(self, snapshot, image_name, disk_format=None,
-                        server=None):
+                        server=None, image_ref=None):
         """Export the snapshot's disk state into the image store; the Image
-        (status ``saving`` at first)."""
+        (status ``saving`` at first). ``image_ref``: the id of an image the
+        caller created in the image service (Glance) to be filled instead
+        of a new one (docs/images.md)."""
         server_id = _server_of(snapshot, server)
         body = {"export": _drop_none(image_name=image_name,
-                                     disk_format=disk_format)}
+                                     disk_format=disk_format,
+                                     image_ref=image_ref)}
         answer = self._conn.request(
             "POST", res.Snapshot.path_of(server_id, _id(snapshot)) + "/action",
             json=body).json()

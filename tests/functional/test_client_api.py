@@ -169,6 +169,19 @@ def test_export_returns_an_image_that_wait_for_status_follows_to_active(client):
     assert [i.id for i in client.get_snapshot(snap).image_list()] == [image.id]
 
 
+def test_export_sends_image_ref_which_the_local_store_refuses(client):
+    """image_ref reaches the API: the local image store has no image service
+    to find it in (400, nothing recorded)."""
+    snap = available(client, adopt(client))
+    with pytest.raises(exceptions.BadRequest,
+                       match="image_ref names an image of an image service; "
+                             "the local image store has none") as err:
+        client.export_snapshot(snap, "golden",
+                               image_ref="44444444-4444-4444-8444-444444444444")
+    assert err.value.http_status == 400
+    assert list(client.images(snapshot=snap)) == []
+
+
 # --- images -------------------------------------------------------------------
 
 

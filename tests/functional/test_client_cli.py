@@ -282,6 +282,27 @@ def test_snapshot_export_wait_ends_with_the_active_image(client_api,
     assert [i["id"] for i in shown["images"]] == [image["id"]]
 
 
+def test_snapshot_export_image_ref_reaches_the_api_which_the_local_store_refuses(
+        client_api, admin_token):
+    """--image-ref is sent as the export body's image_ref: this API's image
+    store is the local one, which has no image service, so it answers 400
+    before anything is recorded (filling a Glance image is
+    test_image_glance.py's); a value that is not a UUID fails the schema."""
+    server = adopt(client_api, admin_token)
+    snap = create(client_api, admin_token, server["id"], "s")
+    base = ("snapshot", "export", snap["id"], "--image-name", "g")
+    cli.fails(cli.run(client_api, *base, "--image-ref",
+                      "44444444-4444-4444-8444-444444444444",
+                      token=admin_token),
+              "image_ref names an image of an image service",
+              "local image store has none", "HTTP 400")
+    cli.fails(cli.run(client_api, *base, "--image-ref", "not-a-uuid",
+                      token=admin_token), "image_ref", "HTTP 400")
+    assert image_ids(client_api, admin_token) == []
+    assert export(client_api, admin_token, snap["id"], "g")["status"] == \
+        "active"  # the same export without --image-ref
+
+
 # --- images -------------------------------------------------------------------
 
 

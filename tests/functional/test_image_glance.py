@@ -14,6 +14,7 @@ of the Glance store (docs/reliability.md), and Glance is killed while
 image is ``saving``).
 """
 
+import functools
 import hashlib
 import http.server
 import io
@@ -41,6 +42,8 @@ OTHER_PROJECT = "proj-glance-other"
 SERVICE_PROJECT = "proj-nativesnap-service"
 SERVICE_ROLES = ("admin", "member", "reader")
 UPLOADING = "image.export.uploading"
+# How long the upload is held in the middle while Glance is killed.
+UPLOAD_HOLD = 10
 
 
 class Service:
@@ -178,8 +181,8 @@ def test_export_is_an_active_glance_image_equal_to_the_snapshot_and_traced_back(
     assert image["fault"] is None and image["progress"] == 100
     found = glance.image(image["id"])
     assert found["status"] == "active" and found["owner"] == PROJECT
-    assert (found["disk_format"], found["container_format"]) == ("qcow2",
-                                                                "bare")
+    assert (found["disk_format"], found["container_format"]) == (
+        "qcow2", "bare")
     assert found["name"] == "exported <&>" and found["visibility"] == "private"
     assert (found["nativesnap_snapshot_id"], found["nativesnap_server_id"],
             found["nativesnap_hypervisor"]) == (snap["id"], server["id"],
@@ -267,15 +270,28 @@ def test_bad_export_requests_are_refused_and_make_nothing_anywhere(
 def test_glance_killed_mid_upload_ends_the_export_in_error_and_nothing_stays_in_glance(
         service, glance, exported):
     server, snap, _guest = exported
-    api = service.start(failpoint=f"{UPLOADING}=sleep:3@1")
+    # The upload is held after its first MiB for UPLOAD_HOLD s: Glance is
+    # killed within that hold, as soon as the evidence is seen (failpoint
+    # fired, Glance's image 'saving', the upload request not ended), each
+    # waited for with a bounded poll well inside the hold.
+    api = service.start(failpoint=f"{UPLOADING}=sleep:{UPLOAD_HOLD}@1")
     image_id = _export(api, server, snap)["image"]["id"]
     service.wait_fired(UPLOADING)
-    assert glance.image(image_id)["status"] == "saving"
+    glance.wait_status(image_id, "saving", timeout=UPLOAD_HOLD / 2)
+    assert glance.requests_logged("PUT", f"/v2/images/{image_id}/file") == 0
     glance.stop(kill=True)  # a crash: Glance's record stays 'saving'
     lh.wait_idle(api, server["id"], timeout=WAIT)
     image = _image(api, image_id)
     assert image["status"] == "error"
-    assert "Glance" in image["fault"]["message"], image["fault"]
+    # The cause: the upload itself (not a later call) got no answer, the
+    # connection to Glance cut off (ImageServiceCallFailed, 502).
+    fault = image["fault"]
+    assert fault["code"] == 502, fault
+    assert fault["message"].startswith(
+        f"Glance call upload of image {image_id} failed: Glance did not "
+        "answer: "), fault
+    assert "Unable to establish connection to" in fault["message"], fault
+    assert f"/v2/images/{image_id}/file" in fault["message"], fault
     # Glance is down: what nativesnap made there is deleted once it is back
     # (the compute service tries every [image] discard_retry_interval).
     glance.start()
@@ -328,7 +344,7 @@ def test_add_location_makes_an_image_of_data_served_elsewhere_without_upload(
     disk = served / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk),
                     "16M"], check=True, timeout=60)
-    handler = lambda *a, **kw: _QuietHandler(*a, directory=str(served), **kw)
+    handler = functools.partial(_QuietHandler, directory=str(served))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     conf_path = tmp_path / "nativesnap.conf"

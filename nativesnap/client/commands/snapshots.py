@@ -201,6 +201,8 @@ class ExportSnapshot(_SnapshotCommand, base.ShowOne):
   nativesnap snapshot export before-upgrade --image-name web1-golden --wait
   nativesnap snapshot export --server web1 5d2e...-... --image-name g1 \\
       --disk-format qcow2 -f json
+  nativesnap snapshot export before-upgrade --image-name web1-golden \\
+      --image-ref 8c1f...-... --wait
 """
 
     def get_parser(self, prog_name):
@@ -215,6 +217,11 @@ class ExportSnapshot(_SnapshotCommand, base.ShowOne):
                             help="Disk format of the image: qcow2 (default) "
                                  "or raw (a snapshot of a Ceph RBD disk is "
                                  "then exported by clone, docs/rbd.md).")
+        parser.add_argument("--image-ref", metavar="UUID",
+                            help="ID of an image you created in the image "
+                                 "service (Glance, still queued) to fill "
+                                 "instead of creating one; only with "
+                                 "[image] backend = glance (docs/images.md).")
         self.add_wait_arguments(parser, "the image is active")
         return parser
 
@@ -222,7 +229,8 @@ class ExportSnapshot(_SnapshotCommand, base.ShowOne):
         snapshot = self.find_snapshot(parsed_args, parsed_args.snapshot)
         image = self.client.export_snapshot(
             snapshot, parsed_args.image_name,
-            disk_format=parsed_args.disk_format)
+            disk_format=parsed_args.disk_format,
+            image_ref=parsed_args.image_ref)
         if parsed_args.wait:
             image = self.wait(
                 parsed_args, f"Exporting snapshot {snapshot.name}",
