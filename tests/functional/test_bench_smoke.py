@@ -36,6 +36,10 @@ def test_bench_vmware_runs_against_the_simulator_and_counts_soap_calls(tmp_path)
     assert set(rows) == {"create", "revert", "delete", "linked spawn",
                          "full spawn"}
     assert rows["create"]["soap_calls"]["CreateSnapshot_Task"] == 1
+    # A create is its task and PropertyCollector reads: no per-property reads
+    # (no RetrieveProperties, no one-property fetches), no other call.
+    assert set(rows["create"]["soap_calls"]) == {"CreateSnapshot_Task",
+                                                 "RetrievePropertiesEx"}
     assert all(r["nativesnap_ms"] > 0 and r["pyvmomi_ms"] > 0
                for r in rows.values())
 

@@ -25,7 +25,8 @@ from tests.functional.vmware_helpers import (
     vcenter_tree,
     vm_of,
     vmware_conf,
-    wait_idle)
+    wait_idle,
+    wait_task)
 
 pytest_plugins = ["tests.vcsim_fixtures"]
 
@@ -191,9 +192,8 @@ def test_deleting_middle_current_and_oldest_keeps_the_trees_equal(api, sim):
     # Removed in vCenter behind nativesnap's back: found by the sync.
     behind = snapshot(api, srv["id"], "behind")
     node = vm.snapshot.currentSnapshot
-    task = node.RemoveSnapshot_Task(removeChildren=False)
-    while task.info.state not in ("success", "error"):
-        pass
+    wait_task(node.RemoveSnapshot_Task(removeChildren=False),
+              "remove the snapshot behind nativesnap's back")
     lost = api.wait_for(
         lambda: (lambda s: s if s["status"] == "error" else None)(
             snapshots(api, srv["id"])[behind["id"]]),
@@ -207,21 +207,23 @@ def test_deleting_middle_current_and_oldest_keeps_the_trees_equal(api, sim):
 # --- spawn and export ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("power_on,status,state", [
+    (True, "ACTIVE", "poweredOn"), (False, "SHUTOFF", "poweredOff")])
 @pytest.mark.parametrize("linked", [True, False])
-def test_spawn_makes_a_vm_and_deleting_the_spawned_server_destroys_it(
-        api, sim, linked):
+def test_spawn_makes_a_vm_in_the_power_state_asked_and_deleting_the_server_destroys_it(
+        api, sim, linked, power_on, status, state):
     srv = adopt(api, f"DC0/vm/{POOL_VM1}", name=f"source-{linked}")
     snap = snapshot(api, srv["id"], "golden")
-    name = f"clone-{'linked' if linked else 'full'}"
+    name = f"clone-{'linked' if linked else 'full'}-{'on' if power_on else 'off'}"
     resp = api.request("POST", "/v1/servers", token=ADMIN, json={"server": {
         "name": name, "snapshot_id": snap["id"], "linked": linked,
-        "power_on": True}})
+        "power_on": power_on}})
     assert resp.status_code == 202, resp.text
     new = wait_idle(api, resp.json()["server"]["id"])
-    assert (new["status"], new["fault"]) == ("ACTIVE", None)
+    assert (new["status"], new["fault"]) == (status, None)
     clone = vm_of(sim, name)
     assert clone is not None and clone.config.instanceUuid == new["hypervisor_ref"]
-    assert clone.runtime.powerState == "poweredOn"
+    assert clone.runtime.powerState == state
     if linked:
         busy = api.request("DELETE", f"/v1/servers/{srv['id']}/snapshots/"
                                      f"{snap['id']}", token=ADMIN)

@@ -3,6 +3,8 @@ simulator of ``tests/vcsim_fixtures.py``, nativesnap's HTTP calls, and
 vCenter's own view of a VM's snapshot tree (read with pyvmomi) to compare
 with nativesnap's."""
 
+import time
+
 from tests.functional import helpers as h
 
 ADMIN = "admin:proj-vmware"
@@ -97,8 +99,24 @@ def assert_trees_agree(api, server_id, vm):
     assert nativesnap_tree(api, server_id) == vcenter_tree(vm)
 
 
+TASK_WAIT = 30  # the simulator ends its tasks within the call
+
+
+def wait_task(task, what, timeout=TASK_WAIT):
+    """Wait (bounded) until a vSphere task made by a test has ended; it must
+    have succeeded. Returns its result."""
+    deadline = time.monotonic() + timeout
+    while task.info.state not in ("success", "error"):
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                f"vSphere task {task._moId} to {what} still {task.info.state} "
+                f"after {timeout} s")
+        time.sleep(0.02)
+    assert task.info.state == "success", (
+        f"vSphere task {task._moId} to {what} failed: {task.info.error}")
+    return task.info.result
+
+
 def power(vm, on):
     task = vm.PowerOnVM_Task() if on else vm.PowerOffVM_Task()
-    while task.info.state not in ("success", "error"):
-        pass
-    assert task.info.state == "success", task.info.error
+    wait_task(task, f"power {vm.name} {'on' if on else 'off'}")

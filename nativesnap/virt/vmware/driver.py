@@ -26,6 +26,7 @@ from nativesnap.common import states
 from nativesnap.conf import CONF
 from nativesnap import exception
 from nativesnap.virt import driver
+from nativesnap.virt.vmware import faults
 from nativesnap.virt.vmware import inventory
 from nativesnap.virt.vmware import session as session_mod
 
@@ -67,7 +68,7 @@ class VMwareDriver(driver.ComputeDriver):
                 found = self.session.retrieve([vm], {vim.VirtualMachine: paths})
                 if vm in found:
                     return vm, found[vm]
-            except exception.DriverError:
+            except faults.ObjectGone:
                 pass  # gone under that id: look it up by UUID
         vm = self.finder.by_instance_uuid(server.hypervisor_ref.lower())
         if vm is None:
@@ -142,8 +143,10 @@ class VMwareDriver(driver.ComputeDriver):
         self._task(vm.Destroy_Task, "destroy the VM")
 
     def _task(self, method, verb, *args, progress=None, **kwargs):
-        task = self.session.call(method, *args, changes=True, verb=verb, **kwargs)
-        return self.session.wait_task(task, verb, progress=progress)
+        """A vSphere task started and followed to its end, all within
+        ``[vmware] task_timeout`` (``Session.run_task``)."""
+        return self.session.run_task(method, *args, verb=verb,
+                                     progress=progress, **kwargs)
 
     # --- snapshots --------------------------------------------------------------------
 
@@ -290,8 +293,8 @@ class VMwareDriver(driver.ComputeDriver):
 
     def spawn_from_snapshot(self, context, source_server, snapshot, new_server,
                             linked, power_on, progress):
-        vm, props = self._vm(source_server, TREE + ["parent", "resourcePool",
-                                                   "datastore"])
+        vm, props = self._vm(source_server,
+                             TREE + ["parent", "resourcePool", "datastore"])
         moref = self._vsphere_snapshot(props, snapshot)
         if moref is None:
             raise exception.DriverError(

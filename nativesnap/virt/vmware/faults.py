@@ -2,12 +2,22 @@
 a task's fault) carries and vCenter's own message, so an operator reads what
 vCenter said and what to do (docs/vmware.md has the table)."""
 
+import http.client
+
 from pyVmomi import vim
 from pyVmomi import vmodl
 
 from nativesnap import exception
 
 DRIVER = "vmware"
+
+
+class NoAnswer(exception.DriverError):
+    """vCenter did not answer a call within its bound (docs/vmware.md)."""
+
+
+class ObjectGone(exception.DriverError):
+    """vCenter has no object of that managed object id (any more)."""
 
 
 def describe(error):
@@ -19,6 +29,20 @@ def describe(error):
         return f"{type(error).__name__.split('.')[-1]}" + (
             f": {detail}" if detail else "")
     return f"{type(error).__name__}: {error}"
+
+
+def transport_cause(error, timeout, option):
+    """What a transport error of a call bounded by ``timeout`` s (set by
+    ``option``) says of vCenter, in a few words an operator can act on."""
+    if isinstance(error, TimeoutError):
+        return f"vCenter did not answer within {timeout:g} s ({option})"
+    if isinstance(error, ConnectionRefusedError):
+        return f"vCenter refused the connection ({describe(error)})"
+    if isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError,
+                          BrokenPipeError, ConnectionAbortedError)):
+        return ("vCenter closed the connection without answering "
+                f"({describe(error)})")
+    return f"the connection to vCenter failed ({describe(error)})"
 
 
 def translate(fault, verb, server_id=None):
@@ -41,8 +65,7 @@ def translate(fault, verb, server_id=None):
             driver=DRIVER, verb=verb,
             reason=f"this vCenter does not offer it ({reason})")
     if isinstance(fault, vmodl.fault.ManagedObjectNotFound):
-        return exception.DriverError(
-            driver=DRIVER, verb=verb,
-            reason=f"the object is gone from vCenter ({reason})")
+        return ObjectGone(driver=DRIVER, verb=verb,
+                          reason=f"the object is gone from vCenter ({reason})")
     # SnapshotFault, FileFault and the rest: the task failed, vCenter says why.
     return exception.DriverError(driver=DRIVER, verb=verb, reason=reason)

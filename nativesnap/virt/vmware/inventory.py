@@ -15,6 +15,7 @@ import re
 from pyVmomi import vim
 
 from nativesnap import exception
+from nativesnap.virt.vmware import faults
 
 DRIVER = "vmware"
 _MOID = re.compile(r"^vm-\d+$")
@@ -103,7 +104,7 @@ class Finder:
             try:
                 if self.session.retrieve([vm], {vim.VirtualMachine: ["name"]}):
                     return vm
-            except exception.DriverError:
+            except faults.ObjectGone:
                 pass  # ManagedObjectNotFound: no such VM
             tried.append("a managed object id")
         if "/" in ref:

@@ -36,3 +36,23 @@ def test_a_fault_is_described_by_its_type_and_every_message():
     assert faults.describe(fault) == "FileFault: locked; held by another host"
     assert faults.describe(ConnectionRefusedError("refused")) == (
         "ConnectionRefusedError: refused")
+
+
+@pytest.mark.parametrize("error,words", [
+    (TimeoutError("timed out"),
+     "vCenter did not answer within 2 s ([vmware] task_timeout)"),
+    (ConnectionRefusedError(111, "Connection refused"),
+     "vCenter refused the connection (ConnectionRefusedError: [Errno 111] "
+     "Connection refused)"),
+    (ConnectionResetError(104, "reset"),
+     "vCenter closed the connection without answering"),
+    (OSError(113, "No route to host"), "the connection to vCenter failed")])
+def test_a_transport_error_is_told_by_what_vcenter_did(error, words):
+    assert words in faults.transport_cause(error, 2, "[vmware] task_timeout")
+
+
+def test_a_vanished_object_is_told_apart_from_other_faults():
+    gone = faults.translate(vmodl.fault.ManagedObjectNotFound(msg="vm-9"), "read")
+    assert isinstance(gone, faults.ObjectGone) and gone.code == 500
+    assert not isinstance(faults.translate(vim.fault.SnapshotFault(msg="x"),
+                                           "read"), faults.ObjectGone)
