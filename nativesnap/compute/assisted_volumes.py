@@ -23,6 +23,9 @@ chain of a volume that is attached to a server, then wait for a status update
    ``creating`` / ``deleting`` at ``90%`` when it worked, ``error`` /
    ``error_deleting`` when not (``90%`` too: Nova sends it with every
    status). A callback that fails is logged and recorded, never raised.
+   The callback is made for Cinder's request: with Keystone, with the token
+   Cinder sent (plus nativesnap's service token when configured); one made by
+   recovery has no request behind it and uses ``[cinder]``'s credentials.
 
 Each request is recorded from start to finish in an AssistedVolumeOperation
 (who asked, volume, server, files, duration, callback, fault), listed by
@@ -78,13 +81,15 @@ def _finish(op, status, **values):
                       "%s", op.id)
 
 
-def _call_back(manager, op, status):
+def _call_back(manager, op, status, context=None):
     """Tell Cinder; what was sent and whether it arrived, for the record.
-    A failure is logged, never raised: the work's outcome is decided."""
+    A failure is logged, never raised: the work's outcome is decided.
+    ``context``: Cinder's request, whose token the call carries."""
     sent = {"status": status, "progress": PROGRESS_DONE}
     try:
         manager.volume_api.update_snapshot_status(op.project_id, op.snapshot_id,
-                                                  status, progress=PROGRESS_DONE)
+                                                  status, progress=PROGRESS_DONE,
+                                                  context=context)
         sent["delivered"] = True
     except Exception as e:
         if isinstance(e, exception.NativesnapException):
@@ -141,7 +146,8 @@ class VolumeSnapshotTask(tasks.ServerTask):
         op = self.target
         _save_files(op, result.files)
         _finish(op, states.VOLUME_OP_SUCCEEDED,
-                callback=_call_back(self.manager, op, CALLBACKS[op.action][0]))
+                callback=_call_back(self.manager, op, CALLBACKS[op.action][0],
+                                    context=self.context))
 
     def failed(self, task, exc):
         op = self.target
@@ -149,7 +155,8 @@ class VolumeSnapshotTask(tasks.ServerTask):
                   "failed: %s", op.action, op.volume_id, op.snapshot_id,
                   self.server.id, exc)
         _finish(op, states.VOLUME_OP_FAILED, fault=exception.fault_of(exc),
-                callback=_call_back(self.manager, op, CALLBACKS[op.action][1]))
+                callback=_call_back(self.manager, op, CALLBACKS[op.action][1],
+                                    context=self.context))
 
 
 def task_for(manager, context, server, operation):

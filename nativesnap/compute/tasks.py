@@ -182,7 +182,7 @@ class CreateSnapshot(ServerTask):
         if snapshot.include_volumes:
             server_volumes.make_cinder_snapshots(self.manager.volume_api,
                                                  self.driver, self.server,
-                                                 snapshot)
+                                                 snapshot, context=self.context)
         return self.driver.create_snapshot(self.context, self.server, snapshot,
                                            self.progress(task, snapshot))
 
@@ -208,7 +208,8 @@ class CreateSnapshot(ServerTask):
         if result.volumes:
             server_volumes.finalise(self.manager.volume_api,
                                     self.server.project_id, result.volumes,
-                                    server_volumes.AVAILABLE)
+                                    server_volumes.AVAILABLE,
+                                    context=self.context)
 
     def failed(self, task, exc):
         snapshot = self.target
@@ -219,7 +220,7 @@ class CreateSnapshot(ServerTask):
         if snapshot.volumes:
             server_volumes.finalise(self.manager.volume_api,
                                     self.server.project_id, snapshot.volumes,
-                                    server_volumes.ERROR)
+                                    server_volumes.ERROR, context=self.context)
 
 
 class DeleteSnapshot(ServerTask):

@@ -15,6 +15,7 @@ from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
 from nativesnap.conf import rbd
 from nativesnap.conf import scheduler
+from nativesnap.conf import service_user
 from nativesnap.conf import upgrade_levels
 from nativesnap.conf import vmware
 
@@ -29,6 +30,7 @@ cinder.register_opts(CONF)
 libvirt.register_opts(CONF)
 fault_injection.register_opts(CONF)
 glance.register_opts(CONF)
+service_user.register_opts(CONF)
 rbd.register_opts(CONF)
 messaging.register_opts(CONF)
 vmware.register_opts(CONF)

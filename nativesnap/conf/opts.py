@@ -19,13 +19,14 @@ from nativesnap.conf import libvirt
 from nativesnap.conf import messaging
 from nativesnap.conf import rbd
 from nativesnap.conf import scheduler
+from nativesnap.conf import service_user
 from nativesnap.conf import upgrade_levels
 from nativesnap.conf import vmware
 
 # [database] belongs to oslo.db and is listed under its namespace; its default
 # connection is set in set_lib_defaults so the sample shows nativesnap's.
 _MODULES = (default, api, console, image, libvirt, vmware, baremetal, fault_injection,
-            cinder, glance, rbd, upgrade_levels, scheduler)
+            cinder, glance, service_user, rbd, upgrade_levels, scheduler)
 
 
 def list_opts():

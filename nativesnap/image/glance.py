@@ -21,6 +21,13 @@ Flow of one export (docs/images.md has the operator's view):
    moment: the record keeps ``store_ref`` and the compute service tries again
    (``pending_discard``), so no image stays ``queued`` or ``saving`` in Glance.
 
+Whose token: an export, a validation or a delete made for a user's request
+(a context with a token: Keystone authenticated it) calls Glance with that
+user's token, plus the ``[service_user]`` token when configured
+(nativesnap.common.service_auth), so Glance's policies judge the user. Work
+with no user behind it (retried discards, start-up recovery) uses the
+``[glance]`` credentials, which must therefore always be configured.
+
 Every error of a Glance call becomes one exception,
 :class:`nativesnap.exception.ImageServiceCallFailed` (502) naming the call and
 Glance's answer, or ImageServiceQuotaExceeded (413) for a quota or size limit.
@@ -38,6 +45,7 @@ from keystoneauth1 import loading as ks_loading
 from oslo_log import log as logging
 
 from nativesnap.common import failpoints
+from nativesnap.common import service_auth
 from nativesnap.common import states
 from nativesnap import exception
 from nativesnap.image import local
@@ -102,30 +110,51 @@ class GlanceImageStore(store.ImageStore):
         # Staging files live where the local store stages its own.
         self._staging = local.LocalImageStore(staging_path)
         self._lock = threading.Lock()
-        self._glance = None
+        self._glance = None  # with [glance]'s credentials
+        self._session = None  # for clients with a user's token
 
     # --- the client ------------------------------------------------------------
 
-    def _client(self):
+    def _client(self, context=None):
+        """glanceclient as ``context``'s user when it carries a token, else
+        with [glance]'s credentials (which are checked either way: the
+        service's own work needs them)."""
         with self._lock:
             if self._glance is None:
                 self._glance = self._make_client()
-            return self._glance
+            service_client = self._glance
+        user = service_auth.user_auth(context, self._conf)
+        if user is None:
+            return service_client
+        return self._make_client(user)
 
-    def _make_client(self):
+    def _make_client(self, user=None):
+        """A client with the [glance] plugin, or with ``user``'s plugin on
+        a session of [glance]'s options (TLS, timeout) shared by them all."""
         conf = self._conf
-        try:
-            auth = ks_loading.load_auth_from_conf_options(conf, GROUP)
-        except ks_exc.ClientException as exc:
-            raise self._unconfigured(_answer(exc)) from exc
-        if auth is None:
-            raise self._unconfigured("[glance] auth_type is not set")
-        session = ks_loading.load_session_from_conf_options(conf, GROUP, auth=auth)
+        if user is None:
+            try:
+                auth = ks_loading.load_auth_from_conf_options(conf, GROUP)
+            except ks_exc.ClientException as exc:
+                raise self._unconfigured(_answer(exc)) from exc
+            if auth is None:
+                raise self._unconfigured("[glance] auth_type is not set")
+            session = ks_loading.load_session_from_conf_options(
+                conf, GROUP, auth=auth)
+        else:
+            auth, session = user, self._user_session()
         opts = conf[GROUP]
         return glance_client.Client(
-            "2", session=session, service_type=opts.service_type,
+            "2", session=session, auth=auth, service_type=opts.service_type,
             service_name=opts.service_name, interface=opts.valid_interfaces,
             region_name=opts.region_name, endpoint_override=opts.endpoint_override)
+
+    def _user_session(self):
+        with self._lock:
+            if self._session is None:
+                self._session = ks_loading.load_session_from_conf_options(
+                    self._conf, GROUP)
+            return self._session
 
     @staticmethod
     def _unconfigured(why):
@@ -148,8 +177,9 @@ class GlanceImageStore(store.ImageStore):
                 call=call, id=image_id, status=None,
                 answer=f"Glance did not answer: {_answer(exc)}") from exc
 
-    def _get(self, image_id):
-        return self._call("get", image_id, self._client().images.get, image_id)
+    def _get(self, image_id, glance=None):
+        glance = glance or self._client()
+        return self._call("get", image_id, glance.images.get, image_id)
 
     # --- the store interface -----------------------------------------------------
 
@@ -160,11 +190,11 @@ class GlanceImageStore(store.ImageStore):
         """The caller's image must be theirs, empty (``queued``) and of the
         export's formats; another project's image is "not found", as in
         Glance. Without ``image_ref`` only the configuration is checked."""
-        self._client()
+        glance = self._client(context)
         if image_ref is None:
             return
         try:
-            found = self._get(image_ref)
+            found = self._get(image_ref, glance)
         except exception.ImageServiceCallFailed as exc:
             if exc.status == 404:
                 raise exception.ImageNotFound(image_id=image_ref) from exc
@@ -192,20 +222,21 @@ class GlanceImageStore(store.ImageStore):
     def commit(self, context, image, result, progress, hypervisor=None):
         """Upload the staging file into ``image``'s Glance image and check
         Glance's checksums; the location ``glance://<id>``."""
-        self._describe(image, hypervisor)
+        glance = self._client(context)
+        self._describe(image, hypervisor, glance)
         failpoints.hit("image.export.before_upload")
         path = self.staging(image)
         with open(path, "rb") as staged:
             reader = _HashingReader(staged, result.size_bytes, progress)
-            self._call("upload", image.store_ref, self._client().images.upload,
+            self._call("upload", image.store_ref, glance.images.upload,
                        image.store_ref, reader, image_size=result.size_bytes)
         failpoints.hit("image.export.after_upload")
-        found = self._wait_active(image.store_ref)
+        found = self._wait_active(image.store_ref, glance)
         self._verify(found, result.size_bytes, reader, path)
         os.unlink(path)
         return f"glance://{image.store_ref}"
 
-    def _describe(self, image, hypervisor):
+    def _describe(self, image, hypervisor, glance=None):
         """Create the Glance image (nativesnap's own), or give the caller's
         the export's formats and the properties that trace it back."""
         properties = {PROPERTY_SNAPSHOT: image.snapshot_id,
@@ -214,7 +245,7 @@ class GlanceImageStore(store.ImageStore):
         properties = {k: v for k, v in properties.items() if v}
         formats = {"disk_format": image.disk_format,
                    "container_format": CONTAINER_FORMAT}
-        glance = self._client()
+        glance = glance or self._client()
         if image.store_ref == image.id:
             failpoints.hit("image.export.before_create")
             self._call("create", image.id, glance.images.create, id=image.id,
@@ -224,11 +255,11 @@ class GlanceImageStore(store.ImageStore):
             self._call("update", image.store_ref, glance.images.update,
                        image.store_ref, **formats, **properties)
 
-    def _wait_active(self, image_id):
+    def _wait_active(self, image_id, glance=None):
         """Glance's record once ``active``; bounded by [glance] status_timeout."""
         deadline = time.monotonic() + self._conf[GROUP].status_timeout
         while True:
-            found = self._get(image_id)
+            found = self._get(image_id, glance)
             status = found.get("status")
             if status == ACTIVE:
                 return found
@@ -267,7 +298,7 @@ class GlanceImageStore(store.ImageStore):
         self._staging.discard(context, image)
         if not self.pending_discard(image):
             return image.store_ref
-        self._delete(image.store_ref)
+        self._delete(image.store_ref, self._client(context))
         return None
 
     def delete(self, context, image):
@@ -278,11 +309,12 @@ class GlanceImageStore(store.ImageStore):
             return
         self._staging.discard(context, image)
         if image.store_ref is not None:
-            self._delete(image.store_ref)
+            self._delete(image.store_ref, self._client(context))
 
-    def _delete(self, image_id):
+    def _delete(self, image_id, glance=None):
+        glance = glance or self._client()
         try:
-            self._call("delete", image_id, self._client().images.delete, image_id)
+            self._call("delete", image_id, glance.images.delete, image_id)
         except exception.ImageServiceCallFailed as exc:
             if exc.status != 404:
                 raise
@@ -292,11 +324,11 @@ class GlanceImageStore(store.ImageStore):
         """Make the data at ``url`` (in Glance's own storage) ``image``'s
         Glance image: no data crosses the host. Glance must allow locations
         (docs/images.md); the location ``glance://<id>``."""
-        self._describe(image, hypervisor)
-        self._call("add_location", image.store_ref,
-                   self._client().images.add_location, image.store_ref, url,
-                   metadata or {})
-        self._wait_active(image.store_ref)
+        glance = self._client(context)
+        self._describe(image, hypervisor, glance)
+        self._call("add_location", image.store_ref, glance.images.add_location,
+                   image.store_ref, url, metadata or {})
+        self._wait_active(image.store_ref, glance)
         return f"glance://{image.store_ref}"
 
 

@@ -15,6 +15,13 @@ scoped to nativesnap's own project, so the URL names that project; with Cinder's
 Cinder's noauth makes every such token an administrator); with plugins that
 carry no project (``admin_token``, ``none``) the URL names the project of the
 call. docs/cinder.md has the details.
+
+Whose token: a call made because a user asked (``context`` with a token, i.e.
+a request Keystone authenticated) goes with that user's token, plus the
+``[service_user]`` token when configured (nativesnap.common.service_auth), and
+its URL names the token's project, the user's; Cinder's snapshot then belongs
+to the user's project. A call with no user behind it (no context, or one
+without a token: recovery, scheduled work) uses the ``[cinder]`` credentials.
 """
 
 import threading
@@ -30,6 +37,7 @@ from oslo_log import log as logging
 from oslo_utils import uuidutils
 import tenacity
 
+from nativesnap.common import service_auth
 from nativesnap import exception
 
 LOG = logging.getLogger(__name__)
@@ -115,11 +123,14 @@ class CinderAPI:
 
     # --- the calls ----------------------------------------------------------
 
-    def update_snapshot_status(self, project_id, snapshot_id, status, progress=None):
+    def update_snapshot_status(self, project_id, snapshot_id, status, progress=None,
+                               context=None):
         """Set a Cinder snapshot's status (and progress, e.g. ``"90%"``).
 
         Cinder allows creating -> creating|available|error and
         deleting -> deleting|error_deleting; it answers 400 to anything else.
+        ``context``: the request the call is made for (see the module's
+        docstring: whose token); every call takes it.
         """
         _require_uuid(snapshot_id, "update_snapshot_status", "snapshot")
         body = {"status": status}
@@ -134,10 +145,11 @@ class CinderAPI:
 
         described = ", ".join(f"{k}={v}" for k, v in body.items())
         self._call(f"update_snapshot_status({described})", "snapshot", snapshot_id,
-                   project_id, call, retry_if=_is_server_side_or_transport_failure)
+                   project_id, call, retry_if=_is_server_side_or_transport_failure,
+                   context=context)
 
     def create_snapshot(self, project_id, volume_id, name, description=None,
-                        metadata=None):
+                        metadata=None, context=None):
         """Create a snapshot record of a volume, in use or not (``force``).
 
         Returns Cinder's view of the new snapshot (``id``, ``status``
@@ -151,27 +163,27 @@ class CinderAPI:
                 metadata=metadata))
 
         return self._call("create_snapshot", "volume", volume_id, project_id, call,
-                          retry_if=_connection_failed)
+                          retry_if=_connection_failed, context=context)
 
-    def get_snapshot(self, project_id, snapshot_id):
+    def get_snapshot(self, project_id, snapshot_id, context=None):
         """Cinder's view of a snapshot (``status``, ``progress``, ...)."""
         _require_uuid(snapshot_id, "get_snapshot", "snapshot")
         return self._call(
             "get_snapshot", "snapshot", snapshot_id, project_id,
             lambda client: _snapshot_view(client.volume_snapshots.get(snapshot_id)),
-            retry_if=_is_server_side_or_transport_failure)
+            retry_if=_is_server_side_or_transport_failure, context=context)
 
-    def get_volume(self, project_id, volume_id):
+    def get_volume(self, project_id, volume_id, context=None):
         """Cinder's view of a volume (``status``, ``size``, ...)."""
         _require_uuid(volume_id, "get_volume", "volume")
         return self._call(
             "get_volume", "volume", volume_id, project_id,
             lambda client: client.volumes.get(volume_id).to_dict(),
-            retry_if=_is_server_side_or_transport_failure)
+            retry_if=_is_server_side_or_transport_failure, context=context)
 
     # --- machinery ----------------------------------------------------------
 
-    def _call(self, call, what, ident, project_id, func, retry_if):
+    def _call(self, call, what, ident, project_id, func, retry_if, context=None):
         opts = self._opts
         attempts = opts.http_retries + 1
         retrying = tenacity.Retrying(
@@ -191,7 +203,7 @@ class CinderAPI:
 
         def attempt():
             made.append(1)
-            return func(self._client(project_id))
+            return func(self._client(project_id, context))
 
         try:
             # Loading the auth plugin is configuration, not an attempt: it
@@ -228,10 +240,15 @@ class CinderAPI:
                 self._auth = auth
             return self._session, self._auth
 
-    def _client(self, project_id):
+    def _client(self, project_id, context=None):
         session, auth = self._session_and_auth()
         opts = self._opts
-        if isinstance(auth, ks_identity.BaseIdentityPlugin):
+        user = service_auth.user_auth(context, self._config())
+        if user is not None:
+            # The user's token names the user's project, and Cinder wants
+            # the URL's project to be the token's.
+            auth, url_project = user, context.project_id
+        elif isinstance(auth, ks_identity.BaseIdentityPlugin):
             url_project = auth.get_project_id(session)
         else:
             url_project = project_id

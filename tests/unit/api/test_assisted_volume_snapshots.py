@@ -44,7 +44,7 @@ class RecordingCinder:
         self.calls = []
 
     def update_snapshot_status(self, project_id, snapshot_id, status,
-                               progress=None):
+                               progress=None, context=None):
         self.calls.append((project_id, snapshot_id, status, progress))
 
 
@@ -161,8 +161,8 @@ def test_the_schemas_accept_cinder_s_file_names(name):
 
 
 @pytest.mark.parametrize("name", BAD_FILE_NAMES, ids=repr)
-def test_a_create_naming_a_bad_new_file_answers_400_and_changes_nothing(app,
-                                                                         name):
+def test_a_create_naming_a_bad_new_file_answers_400_and_changes_nothing(
+        app, name):
     resp = app.request("POST", "/v1/os-assisted-volume-snapshots",
                        body=app.create_body(new_file=name))
     message = fault(resp, 400)
@@ -176,8 +176,8 @@ def test_a_create_naming_a_bad_new_file_answers_400_and_changes_nothing(app,
     {"type": "raw"}, {"extra": 1}, {"file_to_merge": "../x"},
     {"merge_target_file": "volume-a", "file_to_merge": None},
     {"volume_id": "not-a-uuid"}])
-def test_a_delete_with_a_bad_delete_info_answers_400_and_changes_nothing(app,
-                                                                          info):
+def test_a_delete_with_a_bad_delete_info_answers_400_and_changes_nothing(
+        app, info):
     resp = app.request("DELETE", app.delete_path(**info))
     assert "delete_info" in fault(resp, 400)
     app.wait_idle()

@@ -32,9 +32,11 @@ class FakeCinder:
         self.fail = None
         self.called = threading.Event()
         self.task_states_seen = []
+        self.contexts = []  # the request context of each call
 
     def update_snapshot_status(self, project_id, snapshot_id, status,
-                               progress=None):
+                               progress=None, context=None):
+        self.contexts.append(context)
         # What the server's lock was when Cinder heard back.
         servers = [s for s in self.env.all_servers()]
         self.task_states_seen.append([s.task_state for s in servers])
@@ -131,6 +133,23 @@ def test_create_answers_nova_s_body_then_switches_the_chain_and_tells_cinder(avs
     assert op.fault is None and op.finished_at is not None
     assert op.duration_ms >= 0
     assert_no_task_left(avs.env.context)
+
+
+def test_the_callback_carries_cinders_token_across_the_rpc_seam(avs):
+    """With Keystone, Cinder's request context has its token and catalog:
+    the compute service calls Cinder back with them (docs/cinder.md)."""
+    _server, volume_id = avs.server_with_volume()
+    catalog = [{"type": "volumev3", "endpoints": [
+        {"publicURL": "http://cinder:8776/v3/c1nder"}]}]
+    avs.context = avs.context.__class__(
+        user_id="cinder", project_id="c1nder", roles=["service"],
+        auth_token="cinder-token", service_catalog=catalog)
+    avs.create(volume_id)
+    avs.only_operation()
+    [context] = avs.cinder.contexts
+    assert context is not avs.context  # it crossed the seam as a dict
+    assert (context.auth_token, context.project_id) == ("cinder-token", "c1nder")
+    assert context.service_catalog == catalog
 
 
 def test_create_without_an_id_answers_id_null(avs):
@@ -386,6 +405,8 @@ def test_a_restart_tells_cinder_how_an_interrupted_operation_ended(avs, tmp_path
     assert ended[records[2].id].fault["message"] == (
         "interrupted by a restart of the service before it started; nothing "
         "was done to the volume")
+    # No request behind a restart: the calls use [cinder]'s credentials.
+    assert not any(c is not None and c.auth_token for c in avs.cinder.contexts)
 
 
 def test_records_older_than_the_retention_go_when_a_new_request_comes(avs, config):

@@ -12,16 +12,20 @@ class FakeCinder:
         self.made, self.updates = [], []
         self.fail_create_after = fail_create_after
         self.fail_update = fail_update
+        self.contexts = []  # the context of each call
 
     def create_snapshot(self, project_id, volume_id, name, description=None,
-                        metadata=None):
+                        metadata=None, context=None):
+        self.contexts.append(context)
         if self.fail_create_after is not None and \
                 len(self.made) >= self.fail_create_after:
             raise exception.NativesnapException("cinder says no")
         self.made.append((project_id, volume_id, metadata["nativesnap_snapshot_id"]))
         return {"id": f"cs-{volume_id}", "status": "creating"}
 
-    def update_snapshot_status(self, project_id, snapshot_id, status, progress=None):
+    def update_snapshot_status(self, project_id, snapshot_id, status, progress=None,
+                               context=None):
+        self.contexts.append(context)
         if self.fail_update:
             raise exception.NativesnapException("unreachable")
         self.updates.append((project_id, snapshot_id, status))
@@ -69,3 +73,17 @@ def test_finalise_reports_failed_calls_without_raising():
     cinder = FakeCinder()
     assert server_volumes.finalise(cinder, "proj", volumes, "available") == []
     assert cinder.updates == [("proj", "cs-v1", "available")]
+
+
+def test_every_cinder_call_is_made_for_the_snapshots_request_context():
+    """With Keystone, the user's token: the records are the user's."""
+    request = object()
+    cinder = FakeCinder(fail_create_after=1)
+    with pytest.raises(exception.NativesnapException):
+        server_volumes.make_cinder_snapshots(cinder, Driver(), Server(), Record(),
+                                             context=request)
+    server_volumes.finalise(cinder, "proj", [{"volume_id": "v1",
+                                              "snapshot_id": "cs-v1"}],
+                            "available", context=request)
+    assert len(cinder.contexts) == 4  # two creates, two updates
+    assert all(c is request for c in cinder.contexts)
