@@ -6,8 +6,8 @@ which tests may run side by side.
 A test is ``parallel`` when it shares no real part with another test: the unit
 tests, and the functional modules below, which start only nativesnap processes
 with the fake driver, each on its own port and its own database. Everything
-else (libvirtd and its guests, Ceph, the vCenter simulator, Glance, Cinder's
-stand-in, loop devices, port 8779) runs alone, so a new module is serial
+else (libvirtd and its guests, Ceph, the vCenter simulator, Glance, Keystone,
+Cinder's stand-in, loop devices, port 8779) runs alone, so a new module is serial
 unless it is listed here.
 """
 

@@ -124,6 +124,8 @@ class Connection:
         if self._endpoint is None:
             try:
                 found = self.adapter.get_endpoint()
+            except ks_exc.EndpointNotFound:
+                found = None  # keystoneauth raises it for a catalog without one
             except ks_exc.ClientException as e:
                 raise _translate(e) from None
             if not found:

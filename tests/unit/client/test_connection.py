@@ -50,3 +50,35 @@ def test_a_session_is_made_with_the_token_plugin_or_no_auth():
     assert with_token.get_auth_headers() == {"X-Auth-Token": "admin:demo"}
     anonymous = connection.make_session("http://h:8779")
     assert isinstance(anonymous.auth, noauth.NoAuth)
+
+
+def _catalog_session(**services):
+    """A session whose token's catalog has ``services`` ({type: public URL})."""
+    from keystoneauth1 import access
+    from keystoneauth1 import fixture
+    from keystoneauth1.identity import access as access_plugin
+    from keystoneauth1 import session as ks_session
+
+    token = fixture.V3Token()
+    token.set_project_scope()
+    for service_type, url in services.items():
+        token.add_service(service_type).add_endpoint("public", url,
+                                                     region="RegionOne")
+    auth_ref = access.create(body=token, auth_token="a-token")
+    return ks_session.Session(auth=access_plugin.AccessInfoPlugin(auth_ref))
+
+
+def test_the_endpoint_comes_from_the_catalog_without_v1():
+    conn = connection.Connection(_catalog_session(
+        identity="http://k:5000/v3", snapshot="http://h:8779/v1"),
+        interface="public")
+    assert conn.endpoint == "http://h:8779"
+
+
+def test_a_catalog_without_the_snapshot_service_says_to_give_the_url():
+    conn = connection.Connection(_catalog_session(identity="http://k:5000/v3"),
+                                 interface="public")
+    with pytest.raises(exceptions.ConnectionFailed,
+                       match="No 'snapshot' endpoint in the service catalog; "
+                             r"give the API's URL \(--url or NATIVESNAP_URL\)"):
+        conn.endpoint
