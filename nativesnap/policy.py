@@ -26,6 +26,18 @@ def get_enforcer():
     return _ENFORCER
 
 
+def enforcer_for_tools():
+    """The enforcer for oslo.policy's command-line tools
+    (``oslopolicy-policy-generator``, ``oslopolicy-list-redundant``, ...),
+    through the ``oslo.policy.enforcer`` entry point: they call it before
+    anything has read nativesnap's configuration, so it is read here (the
+    tools' own ``--config-file`` arguments are already parsed by then, into
+    the same CONF)."""
+    if not CONF.config_file and not CONF.config_dir:
+        CONF([], project="nativesnap")
+    return get_enforcer()
+
+
 def reset():
     global _ENFORCER
     with _LOCK:

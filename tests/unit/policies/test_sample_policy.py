@@ -69,3 +69,21 @@ def test_sample_says_the_intended_scope_and_the_deprecated_defaults():
     assert ('# "nativesnap:servers:show":"rule:project_member_or_admin" has '
             "been") in sample
     assert "enforce_new_defaults" in sample
+
+
+def test_oslo_policy_tools_see_the_effective_policy_of_a_policy_file(tmp_path):
+    # oslopolicy-policy-generator finds nativesnap's enforcer by its entry
+    # point (oslo.policy.enforcer) and prints the rules in force: the
+    # file's where it sets one, the default elsewhere.
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"nativesnap:snapshots:delete": "rule:context_is_admin"\n')
+    conf = tmp_path / "nativesnap.conf"
+    conf.write_text(f"[oslo_policy]\npolicy_file = {policy_file}\n")
+    done = subprocess.run(
+        [os.path.join(BIN, "oslopolicy-policy-generator"),
+         "--namespace", "nativesnap", "--config-file", str(conf)],
+        cwd=fixtures.REPO, check=True, capture_output=True, text=True,
+        timeout=120)
+    assert '"nativesnap:snapshots:delete": "rule:context_is_admin"' in done.stdout
+    assert ('"nativesnap:snapshots:show": "rule:project_reader_or_admin"'
+            in done.stdout)
