@@ -14,8 +14,21 @@ Fixture:
           Cinder's object layer by ``tests/cinder_tool.py`` in a process of its
           own, so Cinder's global CONF never meets nativesnap's.
 
-Its log and database stay under the fixture's directory; the log's tail is
-added to the report of every failing test that used the fixture.
+  cinder_keystone  (session) the same cinder-api with ``auth_strategy =
+          keystone`` behind the session's real Keystone (needs
+          ``tests.keystone_fixtures`` among the module's plugins): Cinder's own
+          keystonemiddleware validates tokens as the service user ``cinder``
+          (role ``service`` on project ``service``, added by the fixture), a
+          probe filter after it (tests/cinder_service_token_probe.py) records
+          what it made of each request's user and service tokens
+          (``records()``), and Cinder is in Keystone's catalog as
+          ``volumev3`` while it runs. Volumes belong to project-A by default;
+          ``nativesnap_conf()`` gives ``[cinder]`` and ``[service_user]`` for
+          nativesnap's service user. The session's summary prints its start
+          time.
+
+Their logs and databases stay under each fixture's directory; the log's tail is
+added to the report of every failing test that used one.
 """
 
 import json
@@ -38,8 +51,14 @@ API_PASTE = os.path.join(sys.prefix, "etc", "cinder", "api-paste.ini")
 # The user nativesnap calls Cinder as: with Cinder's noauth the token is
 # "<user>:<project>" and every such user is an administrator.
 NATIVESNAP_USER = "nativesnap"
+# Cinder's own service user in the test Keystone, and Cinder's catalog entry.
+CINDER_USER = "cinder"
+CINDER_SERVICE_TYPE = "volumev3"
+CINDER_SERVICE_NAME = "cinderv3"
 START_TIMEOUT = 90
 TOOL_TIMEOUT = 60
+# The Keystone-auth cinder-apis started, for the summary line with their time.
+_STARTED = []
 
 
 def _require(path, what):
@@ -115,9 +134,17 @@ class CinderServer:
         self._write_config()
 
     def _write_config(self):
+        with open(self.conf_path, "w") as f:
+            for section, values in self._sections().items():
+                f.write(f"[{section}]\n")
+                for key, value in values.items():
+                    f.write(f"{key} = {value}\n")
+
+    def _sections(self):
+        """cinder.conf, section by section."""
         state = os.path.join(self.dir, "state")
         os.makedirs(state, exist_ok=True)
-        sections = {
+        return {
             "DEFAULT": {
                 "auth_strategy": "noauth",
                 "osapi_volume_listen": "127.0.0.1",
@@ -141,11 +168,6 @@ class CinderServer:
             "oslo_concurrency": {"lock_path": os.path.join(state, "lock")},
             "coordination": {"backend_url": f"file://{os.path.join(state, 'coordination')}"},
         }
-        with open(self.conf_path, "w") as f:
-            for section, values in sections.items():
-                f.write(f"[{section}]\n")
-                for key, value in values.items():
-                    f.write(f"{key} = {value}\n")
 
     def db_sync(self):
         manage = os.path.join(BIN, "cinder-manage")
@@ -165,7 +187,7 @@ class CinderServer:
         # the group it leads (its own processes only).
         self.proc = subprocess.Popen([api, "--config-file", self.conf_path],
                                      stdout=self._out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, env=self._env())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -183,6 +205,10 @@ class CinderServer:
                                f"log:\n{_tail(self.log_path)}")
         self.tool = CinderTool(self.conf_path, os.path.join(self.dir, "cinder-tool.log"))
         return self
+
+    def _env(self):
+        """cinder-api's environment (None: the test process's)."""
+        return None
 
     def stop(self, timeout=30):
         if self.tool is not None:
@@ -263,12 +289,157 @@ class CinderServer:
         return _tail(self.log_path, chars)
 
 
+class KeystoneCinderServer(CinderServer):
+    """A real cinder-api with ``auth_strategy = keystone`` behind the test
+    Keystone (``tests.keystone_fixtures.KeystoneServer``): its own
+    keystonemiddleware validates every token with Keystone as Cinder's
+    service user ``cinder`` (role ``service`` on project ``service``), and
+    the probe filter (tests/cinder_service_token_probe.py) right after it
+    records what keystonemiddleware made of each request (``records()``).
+
+    ``project_id`` is project-A's: volumes made through the tool belong to
+    it unless told otherwise. ``nativesnap_conf()`` is nativesnap's
+    ``[cinder]`` (its service user's Keystone credentials, Cinder from the
+    catalog) and ``[service_user]`` (send_service_user_token).
+    """
+
+    def __init__(self, base_dir, keystone):
+        from tests import keystone_fixtures as ks
+
+        self.keystone = keystone
+        self.user = keystone.add_user(CINDER_USER, ks.SERVICE_PROJECT, "service")
+        self.api_paste_path = os.path.join(base_dir, "api-paste.ini")
+        self.probe_path = os.path.join(base_dir, "service-token-probe.jsonl")
+        self.start_seconds = None
+        super().__init__(base_dir)
+        self.project_id = keystone.projects["project-A"]
+
+    def _sections(self):
+        from tests import keystone_fixtures as ks
+
+        self._write_api_paste()
+        sections = super()._sections()
+        sections["DEFAULT"].update(auth_strategy="keystone",
+                                   api_paste_config=self.api_paste_path)
+        sections["keystone_authtoken"] = {
+            "www_authenticate_uri": self.keystone.auth_url,
+            "auth_url": self.keystone.auth_url,
+            "auth_type": "password",
+            "username": self.user.name,
+            "password": self.user.password,
+            "project_name": ks.SERVICE_PROJECT,
+            "user_domain_id": ks.DOMAIN,
+            "project_domain_id": ks.DOMAIN,
+            "region_name": ks.REGION,
+            "interface": "public",
+            # A service token counts only with one of these roles (Nova's
+            # and Cinder's recommended setting).
+            "service_token_roles": "service",
+            "service_token_roles_required": "true",
+            "http_connect_timeout": "5",
+            "http_request_max_retries": "1",
+        }
+        return sections
+
+    def _write_api_paste(self):
+        """Cinder's api-paste.ini with the probe after ``authtoken`` in the
+        Keystone pipelines."""
+        _require(API_PASTE, "Cinder's api-paste.ini")
+        with open(API_PASTE) as f:
+            paste = f.read()
+        needle = " authtoken keystonecontext "
+        if paste.count(needle) != 2:
+            raise RuntimeError(f"{API_PASTE} no longer has its two Keystone "
+                               f"pipelines with '{needle.strip()}': the probe "
+                               "cannot be placed")
+        paste = paste.replace(needle, " authtoken servicetokenprobe keystonecontext ")
+        paste += ("\n[filter:servicetokenprobe]\n"
+                  "paste.filter_factory = "
+                  "tests.cinder_service_token_probe:filter_factory\n"
+                  f"record_file = {self.probe_path}\n")
+        with open(self.api_paste_path, "w") as f:
+            f.write(paste)
+
+    def _env(self):
+        # The probe filter is imported by cinder-api from this repository.
+        path = os.environ.get("PYTHONPATH")
+        return dict(os.environ, PYTHONPATH=fixtures.REPO + (
+            os.pathsep + path if path else ""))
+
+    def nativesnap_conf(self, **cinder_options):
+        """Sections for ``tests.fixtures.APIServer(extra_conf=...)``: nativesnap
+        finds Cinder in the catalog (``volumev3``, see the ``cinder_keystone``
+        fixture); ``[cinder]`` has its service user's credentials (for work
+        with no user behind it), ``[service_user]`` sends that user's token
+        beside a user's."""
+        from tests import keystone_fixtures as ks
+
+        service = self.keystone.users[ks.SERVICE_USER]
+        credentials = {
+            "auth_type": "password",
+            "auth_url": self.keystone.auth_url,
+            "username": service.name,
+            "password": service.password,
+            "project_name": ks.SERVICE_PROJECT,
+            "user_domain_id": ks.DOMAIN,
+            "project_domain_id": ks.DOMAIN,
+        }
+        options = dict(credentials, region_name=ks.REGION, http_retries="3",
+                       http_retry_delay="0.1", timeout="30")
+        options.update({key: str(value) for key, value in cinder_options.items()})
+        return {"cinder": options,
+                "service_user": dict(credentials, send_service_user_token="true",
+                                     timeout="30")}
+
+    def records(self):
+        """The probe's records so far, oldest first (a request's record is
+        written before its answer is sent)."""
+        try:
+            with open(self.probe_path, encoding="utf-8") as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
 def _tail(path, chars=6000):
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()[-chars:]
     except FileNotFoundError:
         return f"({path} was not written)"
+
+
+@pytest.fixture(scope="session")
+def cinder_keystone(tmp_path_factory, keystone):
+    """A KeystoneCinderServer, in the catalog as ``volumev3`` (name
+    ``cinderv3``, public endpoint ``.../v3/%(project_id)s``) while it runs.
+    Needs ``tests.keystone_fixtures`` among the module's plugins."""
+    began = time.monotonic()
+    server = KeystoneCinderServer(str(tmp_path_factory.mktemp("cinder-keystone")),
+                                  keystone)
+    server.db_sync()
+    server.start()
+    try:
+        keystone.register_service_endpoint(CINDER_SERVICE_TYPE, CINDER_SERVICE_NAME,
+                                           server.endpoint_template)
+    except BaseException:
+        server.stop()
+        raise
+    server.start_seconds = time.monotonic() - began
+    _STARTED.append(server)
+    yield server
+    try:
+        keystone.remove_service(CINDER_SERVICE_TYPE)
+    finally:
+        server.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for server in _STARTED:
+        terminalreporter.write_line(
+            f"cinder-api with Keystone auth: made, started and in the catalog in "
+            f"{server.start_seconds:.1f} s (tests/cinder_fixtures.py; log "
+            f"{server.log_path})")
 
 
 @pytest.fixture(scope="session")
@@ -284,7 +455,9 @@ def cinder(tmp_path_factory):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("cinder")
-    if report.failed and isinstance(server, CinderServer):
-        report.sections.append((f"cinder-api log (tail of {server.log_path})",
-                                server.log_tail()))
+    if not report.failed:
+        return
+    for server in getattr(item, "funcargs", {}).values():
+        if isinstance(server, CinderServer):
+            report.sections.append((f"cinder-api log (tail of {server.log_path})",
+                                    server.log_tail()))

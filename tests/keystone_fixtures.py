@@ -36,7 +36,10 @@ Fixture:
             endpoint ``register_endpoint(url)`` points at a test module's
             nativesnap-api (its port is known only per module; modules using
             this fixture are serial, one at a time, so one endpoint at a time
-            is enough; ``remove_endpoints()`` takes it away).
+            is enough; ``remove_endpoints()`` takes it away). Other services
+            (a test Cinder's ``volumev3``) go in with
+            ``register_service_endpoint(type, name, url)`` and leave with
+            ``remove_service(type)``.
             ``bootstrap_seconds`` says how long all this took; the session's
             summary prints it.
 
@@ -422,6 +425,27 @@ class KeystoneServer:
         for endpoint in ks.endpoints.list(service=service):
             ks.endpoints.delete(endpoint)
         return service
+
+    def register_service_endpoint(self, service_type, name, url):
+        """Another service in the catalog (Cinder's ``volumev3``, say) with
+        only a public endpoint at ``url``, in which Keystone replaces
+        ``%(project_id)s`` by the token's project. The service is made on the
+        first call, its endpoint replaced on later ones; returns its id."""
+        ks = self.admin_client()
+        found = ks.services.list(type=service_type)
+        service = found[0] if found else ks.services.create(name, type=service_type)
+        for endpoint in ks.endpoints.list(service=service):
+            ks.endpoints.delete(endpoint)
+        ks.endpoints.create(service, url, interface="public", region=REGION)
+        return service.id
+
+    def remove_service(self, service_type):
+        """The service of ``service_type`` and its endpoints leave the catalog."""
+        ks = self.admin_client()
+        for service in ks.services.list(type=service_type):
+            for endpoint in ks.endpoints.list(service=service):
+                ks.endpoints.delete(endpoint)
+            ks.services.delete(service)
 
     def authtoken_conf(self):
         """nativesnap's ``[keystone_authtoken]`` for this Keystone."""

@@ -3,8 +3,10 @@ snapshot and wait for it, revert and wait, all bounded."""
 
 import contextlib
 import json
+import os
 import subprocess
 import time
+import uuid
 
 import sqlalchemy as sa
 
@@ -118,3 +120,26 @@ def small_filesystem(directory, size=64 * 1024 * 1024):
     subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True,
                    timeout=60)
     raise AssertionError(f"could not unmount {mountpoint}: {done.stderr}")
+
+
+def as_cinder_volumes(guest, cinder, targets=("vdb", "vdc")):
+    """Turn the guest's data disks into Cinder volumes before it is defined:
+    the file becomes ``<dir>/volumes/volume-<id>``, the serial the volume id,
+    with Cinder's chain record next to it and the volume ``in-use`` in
+    Cinder (``cinder``: a tests.cinder_fixtures server; the volume belongs
+    to its ``project_id``). Returns the directory and {target: volume id}."""
+    directory = os.path.join(guest.dir, "volumes")
+    os.makedirs(directory)
+    volumes = {}
+    for disk in guest.disks:
+        if disk.target not in targets:
+            continue
+        volume_id = str(uuid.uuid4())
+        path = os.path.join(directory, f"volume-{volume_id}")
+        os.rename(disk.path, path)
+        disk.path, disk.serial = path, volume_id
+        with open(os.path.join(directory, f"volume-{volume_id}.info"), "w") as f:
+            json.dump({"active": f"volume-{volume_id}"}, f)
+        cinder.create_volume(volume_id=volume_id, status="in-use")
+        volumes[disk.target] = volume_id
+    return directory, volumes

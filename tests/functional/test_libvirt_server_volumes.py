@@ -11,7 +11,6 @@ snapshot without include_volumes leaves the volumes alone."""
 
 import json
 import os
-import uuid
 
 import pytest
 
@@ -37,28 +36,6 @@ def cinder_api(tmp_path, cinder):
     server.stop()
 
 
-def _as_cinder_volumes(guest, cinder, targets=("vdb", "vdc")):
-    """Turn the guest's data disks into Cinder volumes before it is defined:
-    the file becomes ``<dir>/volumes/volume-<id>``, the serial the volume id,
-    with Cinder's chain record next to it and the volume ``in-use`` in
-    Cinder."""
-    directory = os.path.join(guest.dir, "volumes")
-    os.makedirs(directory)
-    volumes = {}
-    for disk in guest.disks:
-        if disk.target not in targets:
-            continue
-        volume_id = str(uuid.uuid4())
-        path = os.path.join(directory, f"volume-{volume_id}")
-        os.rename(disk.path, path)
-        disk.path, disk.serial = path, volume_id
-        with open(os.path.join(directory, f"volume-{volume_id}.info"), "w") as f:
-            json.dump({"active": f"volume-{volume_id}"}, f)
-        cinder.create_volume(volume_id=volume_id, status="in-use")
-        volumes[disk.target] = volume_id
-    return directory, volumes
-
-
 def _info_file(directory, volume_id):
     with open(os.path.join(directory, f"volume-{volume_id}.info")) as f:
         return json.load(f)
@@ -78,7 +55,7 @@ def _write_all(guest, size=128 * KIB):
 @pytest.fixture
 def volume_guest(make_guest, cinder):
     guest = make_guest(disks=3, boot=False)
-    directory, volumes = _as_cinder_volumes(guest, cinder)
+    directory, volumes = lh.as_cinder_volumes(guest, cinder)
     guest.boot()
     return guest, directory, volumes
 
