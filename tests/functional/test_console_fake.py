@@ -10,6 +10,7 @@ Chromium logs for a refusal the test causes on purpose). The screenshots of
 docs/console.md are taken here too, of a project of their own.
 """
 
+import os
 import uuid
 
 import pytest
@@ -40,9 +41,18 @@ TASK_DELAY = 0.6  # seconds a task of a slow-* server takes
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     state = str(tmp_path_factory.mktemp("api-console"))
+    # The bare-metal driver only lists a server here and never transfers: its
+    # store is a directory of this API's own, not the WebDAV server the
+    # bare-metal tests start (which need not have run before this module).
+    webdav_root = os.path.join(state, "webdav")
+    os.makedirs(webdav_root)
+    user_file = os.path.join(state, "htpasswd")
+    open(user_file, "w").close()
     server = fixtures.APIServer(
         state, fixtures.sqlite_url(state), drivers=("fake", "baremetal"),
-        extra_conf={"fake": {"task_delay": str(TASK_DELAY)}})
+        extra_conf={"fake": {"task_delay": str(TASK_DELAY)},
+                    "baremetal": {"webdav_root": webdav_root,
+                                  "webdav_user_file": user_file}})
     server.manage("db", "sync")
     server.start()
     yield server
