@@ -34,7 +34,6 @@ added to the report of every failing test that used one.
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -42,9 +41,8 @@ import time
 import uuid
 
 import pytest
-import requests
 
-from tests import fixtures
+from tests import fixtures, wsgi_peers
 
 BIN = os.path.dirname(sys.executable)
 API_PASTE = os.path.join(sys.prefix, "etc", "cinder", "api-paste.ini")
@@ -59,12 +57,6 @@ START_TIMEOUT = 90
 TOOL_TIMEOUT = 60
 # The Keystone-auth cinder-apis started, for the summary line with their time.
 _STARTED = []
-
-
-def _require(path, what):
-    if not os.path.exists(path):
-        raise RuntimeError(f"{what} not found at {path}: install the test extra "
-                           "(.venv/bin/pip install -c constraints.txt -e '.[test]')")
 
 
 class CinderTool:
@@ -98,7 +90,7 @@ class CinderTool:
                                    f"{TOOL_TIMEOUT} s; log {self.log_path}") from None
         if line is None:
             raise RuntimeError(f"cinder_tool ended (exit {self.proc.wait(10)}); its "
-                               f"log:\n{_tail(self.log_path)}")
+                               f"log:\n{wsgi_peers.tail(self.log_path)}")
         answer = json.loads(line)
         if not answer["ok"]:
             raise RuntimeError(f"cinder_tool {op}({args}) failed: {answer['error']}\n"
@@ -116,8 +108,12 @@ class CinderTool:
         self._log.close()
 
 
-class CinderServer:
+class CinderServer(wsgi_peers.Peer):
     """A real cinder-api on 127.0.0.1 with its own sqlite database."""
+
+    label = "cinder-api"
+    # cinder-api's own access lines (eventlet's, written after the answer).
+    access_marker = "eventlet.wsgi.server"
 
     def __init__(self, base_dir):
         self.dir = base_dir
@@ -171,38 +167,25 @@ class CinderServer:
 
     def db_sync(self):
         manage = os.path.join(BIN, "cinder-manage")
-        _require(manage, "cinder-manage")
+        wsgi_peers.require(manage, "cinder-manage")
         out = subprocess.run([manage, "--config-file", self.conf_path, "db", "sync"],
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError(f"cinder-manage db sync failed ({out.returncode}):\n"
-                               f"{out.stderr[-4000:]}\n{_tail(self.log_path)}")
+                               f"{out.stderr[-4000:]}\n{wsgi_peers.tail(self.log_path)}")
 
     def start(self, timeout=START_TIMEOUT):
         api = os.path.join(BIN, "cinder-api")
-        _require(api, "cinder-api")
-        _require(API_PASTE, "Cinder's api-paste.ini")
+        wsgi_peers.require(api, "cinder-api")
+        wsgi_peers.require(API_PASTE, "Cinder's api-paste.ini")
         self._out = open(os.path.join(self.dir, "cinder-api.out"), "ab")
         # A session of its own: cinder-api forks a worker, and stop() signals
         # the group it leads (its own processes only).
         self.proc = subprocess.Popen([api, "--config-file", self.conf_path],
                                      stdout=self._out, stderr=subprocess.STDOUT,
                                      start_new_session=True, env=self._env())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"cinder-api exited with {self.proc.returncode}; "
-                                   f"log:\n{_tail(self.log_path)}")
-            try:
-                if requests.get(self.url + "/", timeout=2).status_code == 300:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError(f"cinder-api did not answer within {timeout} s; "
-                               f"log:\n{_tail(self.log_path)}")
+        wsgi_peers.wait_answering(self, self.url + "/", 300, timeout, self.stop,
+                                  interval=0.2)
         self.tool = CinderTool(self.conf_path, os.path.join(self.dir, "cinder-tool.log"))
         return self
 
@@ -215,13 +198,7 @@ class CinderServer:
             self.tool.stop()
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        wsgi_peers.stop_group(self.proc, timeout)
         self._out.close()
 
     # --- what the tests use -------------------------------------------------
@@ -261,32 +238,6 @@ class CinderServer:
 
     def volume(self, volume_id):
         return self.tool.call("show_volume", volume_id=volume_id)
-
-    def requests_logged(self, method, path_part):
-        """How many requests ``METHOD ...path_part...`` cinder-api has served."""
-        needle = f'"{method} '
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return sum(1 for line in f
-                       if "eventlet.wsgi.server" in line and needle in line
-                       and path_part in line)
-
-    def wait_logged(self, method, path_part, count=1, timeout=30):
-        """Wait (bounded) until cinder-api has logged ``count`` such requests.
-
-        cinder-api writes a request's log line after sending its answer, so a
-        client can hold the answer before the line is there.
-        """
-        deadline = time.monotonic() + timeout
-        while (seen := self.requests_logged(method, path_part)) < count:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"cinder-api logged {seen} {method} "
-                                     f"...{path_part}... within {timeout} s, "
-                                     f"not {count}")
-            time.sleep(0.05)
-        return seen
-
-    def log_tail(self, chars=6000):
-        return _tail(self.log_path, chars)
 
 
 class KeystoneCinderServer(CinderServer):
@@ -344,7 +295,7 @@ class KeystoneCinderServer(CinderServer):
     def _write_api_paste(self):
         """Cinder's api-paste.ini with the probe after ``authtoken`` in the
         Keystone pipelines."""
-        _require(API_PASTE, "Cinder's api-paste.ini")
+        wsgi_peers.require(API_PASTE, "Cinder's api-paste.ini")
         with open(API_PASTE) as f:
             paste = f.read()
         needle = " authtoken keystonecontext "
@@ -401,14 +352,6 @@ class KeystoneCinderServer(CinderServer):
             return []
 
 
-def _tail(path, chars=6000):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()[-chars:]
-    except FileNotFoundError:
-        return f"({path} was not written)"
-
-
 @pytest.fixture(scope="session")
 def cinder_keystone(tmp_path_factory, keystone):
     """A KeystoneCinderServer, in the catalog as ``volumev3`` (name
@@ -454,10 +397,5 @@ def cinder(tmp_path_factory):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    if not report.failed:
-        return
-    for server in getattr(item, "funcargs", {}).values():
-        if isinstance(server, CinderServer):
-            report.sections.append((f"cinder-api log (tail of {server.log_path})",
-                                    server.log_tail()))
+    # Every CinderServer the test used: ``cinder``'s, ``cinder_keystone``'s.
+    wsgi_peers.attach_log_tail(item, outcome.get_result(), CinderServer)

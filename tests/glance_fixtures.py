@@ -61,17 +61,14 @@ report of every failing test that used the fixture.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
-import requests
 
-from tests import fixtures
+from tests import fixtures, wsgi_peers
 
 BIN = os.path.dirname(sys.executable)
 # The user nativesnap calls Glance as, and the one the helpers inspect with
@@ -82,11 +79,10 @@ DEFAULT_ROLES = ("member", "reader")
 ADMIN_ROLES = ("admin", "member", "reader")
 START_TIMEOUT = 90
 STOP_TIMEOUT = 30
-# cheroot: request threads, seconds a connection may stay silent, seconds a
-# stopping server waits for requests in progress before cutting them off.
-SERVER_THREADS = 8
+# cheroot: seconds a connection may stay silent; seconds a stopping server
+# waits for requests in progress before cutting them off (tests/wsgi_peers.py).
 SOCKET_TIMEOUT = 120
-SHUTDOWN_TIMEOUT = 2
+SHUTDOWN_TIMEOUT = wsgi_peers.SHUTDOWN_TIMEOUT
 ACCESS_LOGGER = "glance_fixtures.access"
 # Headers keystonemiddleware's authtoken removes from every request before it
 # sets its own: a client cannot claim an identity by sending them.
@@ -146,12 +142,6 @@ oslo_config_program = glance-api
 [filter:http_proxy_to_wsgi]
 paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
 """
-
-
-def _require(path, what):
-    if not os.path.exists(path):
-        raise RuntimeError(f"{what} not found at {path}: install the test extra "
-                           "(.venv/bin/pip install -c constraints.txt -e '.[test]')")
 
 
 def token(user_id, project_id, roles=None):
@@ -218,77 +208,35 @@ class _RequestBody:
         pass
 
 
-def _access_logged(app):
-    """``app`` writing one line per request to Glance's log when it ends."""
-    import logging
+def _request_body_kept(app):
+    """``app`` given a ``wsgi.input`` whose ``close()`` does nothing."""
 
-    log = logging.getLogger(ACCESS_LOGGER)
-
-    def logged(environ, start_response):
-        began = time.monotonic()
+    def kept(environ, start_response):
         if "wsgi.input" in environ:
             environ["wsgi.input"] = _RequestBody(environ["wsgi.input"])
-        status = ["-"]
+        return app(environ, start_response)
 
-        def start(line, headers, exc_info=None):
-            status[0] = line.split(" ", 1)[0]
-            return start_response(line, headers, exc_info)
-
-        request = (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", ""),
-                   environ.get("QUERY_STRING"))
-        sent = 0
-        result = None
-        try:
-            result = app(environ, start)
-            for chunk in result:
-                sent += len(chunk)
-                yield chunk
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-            method, path, query = request
-            log.info('"%s %s%s" status: %s len: %d time: %.3f', method, path,
-                     "?" + query if query else "", status[0], sent,
-                     time.monotonic() - began)
-
-    return logged
+    return kept
 
 
 def serve(config_dir, port):
-    """Serve ``glance.wsgi.api:application`` with cheroot until SIGTERM."""
+    """Serve ``glance.wsgi.api:application`` with cheroot until SIGTERM
+    (tests/wsgi_peers.py), one access line per request in its log."""
     # Imported now: Glance's exit handler (drain_workers) makes its task pool
     # at exit when no request made it, and this module cannot be imported then.
     import concurrent.futures.thread  # noqa: F401
-
-    from cheroot import wsgi as cheroot_wsgi
 
     # Glance's WSGI entry point reads glance-api.conf from this directory.
     os.environ["OS_GLANCE_CONFIG_DIR"] = config_dir
     from glance.wsgi import api as glance_wsgi
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = cheroot_wsgi.Server(("127.0.0.1", port),
-                                 _access_logged(glance_wsgi.application),
-                                 numthreads=SERVER_THREADS, timeout=SOCKET_TIMEOUT,
-                                 shutdown_timeout=SHUTDOWN_TIMEOUT,
-                                 server_name="glance-api")
-    server.prepare()  # binds now: a busy port fails here, loudly
-    serving = threading.Thread(target=server.serve, name="glance-http", daemon=True)
-    serving.start()
-    while not stop.wait(0.5):
-        if not serving.is_alive():
-            print("glance-api: the HTTP server stopped unexpectedly", file=sys.stderr)
-            return 1
-    server.stop()
-    return 0
+    return wsgi_peers.serve(_request_body_kept(glance_wsgi.application), port,
+                            "glance-api", ACCESS_LOGGER, SOCKET_TIMEOUT)
 
 
 # --- in the test process ------------------------------------------------------
 
-class GlanceServer:
+class GlanceServer(wsgi_peers.Peer):
     """A real Glance API on 127.0.0.1 with its own sqlite database and file store.
 
     Attributes: ``endpoint`` (``http://127.0.0.1:PORT``, the image service's
@@ -299,6 +247,9 @@ class GlanceServer:
     took). Port, database and files stay the same across ``stop()`` and
     ``start()``.
     """
+
+    label = "glance-api"
+    access_marker = ACCESS_LOGGER
 
     def __init__(self, base_dir):
         self.dir = base_dir
@@ -376,44 +327,24 @@ class GlanceServer:
 
     def db_sync(self):
         manage = os.path.join(BIN, "glance-manage")
-        _require(manage, "glance-manage")
+        wsgi_peers.require(manage, "glance-manage")
         out = subprocess.run([manage, "--config-file", self.conf_path, "db_sync"], check=False,
                              capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError(f"glance-manage db_sync failed ({out.returncode}):\n"
-                               f"{out.stderr[-4000:]}\n{_tail(self.log_path)}")
+                               f"{out.stderr[-4000:]}\n{wsgi_peers.tail(self.log_path)}")
 
     def start(self, timeout=START_TIMEOUT):
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("glance-api is running already")
-        _require(os.path.join(BIN, "glance-manage"), "Glance")
+        wsgi_peers.require(os.path.join(BIN, "glance-manage"), "Glance")
         began = time.monotonic()
         self._out = open(self.out_path, "ab")
-        # A session of its own: stop() signals the group it leads (its own
-        # processes only).
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.glance_fixtures", "--config-dir",
-             self.conf_dir, "--port", str(self.port)],
-            cwd=fixtures.REPO, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = began + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self._out.close()
-                raise RuntimeError(f"glance-api exited with {self.proc.returncode}; "
-                                   f"its output:\n{_tail(self.out_path)}\n"
-                                   f"log:\n{_tail(self.log_path)}")
-            try:
-                if requests.get(self.endpoint + "/healthcheck", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        else:
-            self.stop(kill=True)
-            raise RuntimeError(f"glance-api did not answer within {timeout} s; "
-                               f"its output:\n{_tail(self.out_path)}\n"
-                               f"log:\n{_tail(self.log_path)}")
+        self.proc = wsgi_peers.start_module(
+            "tests.glance_fixtures",
+            ["--config-dir", self.conf_dir, "--port", str(self.port)], self._out)
+        wsgi_peers.wait_answering(self, self.endpoint + "/healthcheck", 200, timeout,
+                                  lambda: self.stop(kill=True))
         self.start_seconds = time.monotonic() - began
         return self
 
@@ -423,13 +354,7 @@ class GlanceServer:
         exit status."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        wsgi_peers.stop_group(self.proc, timeout, kill)
         if self._out is not None and not self._out.closed:
             self._out.close()
         return self.proc.returncode
@@ -509,43 +434,6 @@ class GlanceServer:
         """Names of the files in the filesystem store (an image's is its id)."""
         return sorted(os.listdir(self.datadir))
 
-    def requests_logged(self, method, path_part):
-        """How many ``METHOD ...path_part...`` requests glance-api has ended
-        (with any answer, or cut off)."""
-        needle = f'"{method} '
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return sum(1 for line in f
-                           if ACCESS_LOGGER in line and needle in line
-                           and path_part in line)
-        except FileNotFoundError:
-            return 0
-
-    def wait_logged(self, method, path_part, count=1, timeout=30):
-        """Wait (bounded) until glance-api has logged ``count`` such requests.
-
-        The line is written when the request ends, after the answer is sent.
-        """
-        deadline = time.monotonic() + timeout
-        while (seen := self.requests_logged(method, path_part)) < count:
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"glance-api logged {seen} {method} "
-                                     f"...{path_part}... within {timeout} s, "
-                                     f"not {count}")
-            time.sleep(0.05)
-        return seen
-
-    def log_tail(self, chars=6000):
-        return _tail(self.log_path, chars)
-
-
-def _tail(path, chars=6000):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()[-chars:]
-    except FileNotFoundError:
-        return f"({path} was not written)"
-
 
 @pytest.fixture(scope="session")
 def glance(tmp_path_factory):
@@ -559,11 +447,7 @@ def glance(tmp_path_factory):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("glance")
-    if report.failed and isinstance(server, GlanceServer):
-        report.sections.append((f"glance-api log (tail of {server.log_path})",
-                                server.log_tail()))
+    wsgi_peers.attach_log_tail(item, outcome.get_result(), GlanceServer, "glance")
 
 
 def main(argv=None):

@@ -74,20 +74,17 @@ import collections
 import concurrent.futures
 import datetime
 import grp
-import logging
 import os
 import pwd
-import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import pytest
 import requests
 
-from tests import fixtures
+from tests import fixtures, wsgi_peers
 
 BIN = os.path.dirname(sys.executable)
 MANAGE = os.path.join(BIN, "keystone-manage")
@@ -111,11 +108,8 @@ START_TIMEOUT = 90
 MANAGE_TIMEOUT = 180
 STOP_TIMEOUT = 30
 REQUEST_TIMEOUT = 30
-# cheroot: request threads, seconds a connection may stay silent, seconds a
-# stopping server waits for requests in progress.
-SERVER_THREADS = 8
+# cheroot: seconds a connection may stay silent.
 SOCKET_TIMEOUT = 60
-SHUTDOWN_TIMEOUT = 2
 ACCESS_LOGGER = "keystone_fixtures.access"
 
 User = collections.namedtuple("User", "name id password project role")
@@ -123,51 +117,11 @@ User = collections.namedtuple("User", "name id password project role")
 _STARTED = []
 
 
-def _require(path, what):
-    if not os.path.exists(path):
-        raise RuntimeError(f"{what} not found at {path}: install the test extra, "
-                           "which has Keystone (.venv/bin/pip install -c "
-                           "constraints.txt -e '.[test]')")
-
-
-def _tail(path, chars=6000):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()[-chars:]
-    except FileNotFoundError:
-        return f"({path} was not written)"
-
-
 # --- in Keystone's process ----------------------------------------------------
 
-def _access_logged(app):
-    """``app`` writing one line per request to Keystone's log when it ends."""
-    log = logging.getLogger(ACCESS_LOGGER)
-
-    def logged(environ, start_response):
-        began = time.monotonic()
-        status = ["-"]
-
-        def start(line, headers, exc_info=None):
-            status[0] = line.split(" ", 1)[0]
-            return start_response(line, headers, exc_info)
-
-        try:
-            return app(environ, start)
-        finally:
-            query = environ.get("QUERY_STRING")
-            log.info('"%s %s%s" status: %s time: %.3f',
-                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", ""),
-                     "?" + query if query else "", status[0],
-                     time.monotonic() - began)
-
-    return logged
-
-
 def serve(config_file, port):
-    """Serve ``keystone.wsgi.api:application`` with cheroot until SIGTERM."""
-    from cheroot import wsgi as cheroot_wsgi
-
+    """Serve ``keystone.wsgi.api:application`` with cheroot until SIGTERM
+    (tests/wsgi_peers.py), one access line per request in its log."""
     # Keystone's WSGI entry point reads its configuration from these.
     os.environ["OS_KEYSTONE_CONFIG_DIR"] = os.path.dirname(config_file)
     os.environ["OS_KEYSTONE_CONFIG_FILES"] = os.path.basename(config_file)
@@ -175,29 +129,13 @@ def serve(config_file, port):
     sys.argv = sys.argv[:1]
     from keystone.wsgi import api as keystone_wsgi
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = cheroot_wsgi.Server(("127.0.0.1", port),
-                                 _access_logged(keystone_wsgi.application),
-                                 numthreads=SERVER_THREADS, timeout=SOCKET_TIMEOUT,
-                                 shutdown_timeout=SHUTDOWN_TIMEOUT,
-                                 server_name="keystone")
-    server.prepare()  # binds now: a busy port fails here, loudly
-    serving = threading.Thread(target=server.serve, name="keystone-http",
-                               daemon=True)
-    serving.start()
-    while not stop.wait(0.5):
-        if not serving.is_alive():
-            print("keystone: the HTTP server stopped unexpectedly", file=sys.stderr)
-            return 1
-    server.stop()
-    return 0
+    return wsgi_peers.serve(keystone_wsgi.application, port, "keystone",
+                            ACCESS_LOGGER, SOCKET_TIMEOUT)
 
 
 # --- in the test process ------------------------------------------------------
 
-class KeystoneServer:
+class KeystoneServer(wsgi_peers.Peer):
     """A real Keystone on 127.0.0.1 with its own sqlite database and keys.
 
     Attributes: ``url`` (``http://127.0.0.1:PORT``), ``auth_url`` (its
@@ -206,6 +144,9 @@ class KeystoneServer:
     ``conf_path``, ``log_path``, ``bootstrap_seconds`` (making, starting and
     filling it).
     """
+
+    label = "keystone"
+    access_marker = ACCESS_LOGGER
 
     def __init__(self, base_dir):
         self.dir = base_dir
@@ -255,11 +196,11 @@ class KeystoneServer:
                              capture_output=True, text=True, timeout=MANAGE_TIMEOUT)
         if out.returncode != 0:
             raise RuntimeError(f"keystone-manage {args[0]} failed ({out.returncode}):"
-                               f"\n{out.stderr[-4000:]}\n{_tail(self.log_path)}")
+                               f"\n{out.stderr[-4000:]}\n{wsgi_peers.tail(self.log_path)}")
 
     def setup(self):
         """db_sync, fernet_setup and credential_setup, side by side."""
-        _require(MANAGE, "keystone-manage")
+        wsgi_peers.require(MANAGE, "keystone-manage", "Keystone")
         owner = ["--keystone-user", pwd.getpwuid(os.getuid()).pw_name,
                  "--keystone-group", grp.getgrgid(os.getgid()).gr_name]
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
@@ -278,41 +219,17 @@ class KeystoneServer:
     def start(self):
         """Start serving; returns without waiting (see ``wait_ready``)."""
         self._out = open(self.out_path, "ab")
-        # A session of its own: stop() signals the group it leads (its own
-        # processes only).
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.keystone_fixtures", "--config-file",
-             self.conf_path, "--port", str(self.port)],
-            cwd=fixtures.REPO, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        self.proc = wsgi_peers.start_module(
+            "tests.keystone_fixtures",
+            ["--config-file", self.conf_path, "--port", str(self.port)], self._out)
         return self
 
     def wait_ready(self, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"keystone exited with {self.proc.returncode}; "
-                                   f"its output:\n{_tail(self.out_path)}\n"
-                                   f"log:\n{_tail(self.log_path)}")
-            try:
-                if requests.get(self.auth_url, timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"keystone did not answer within {timeout} s; its "
-                           f"output:\n{_tail(self.out_path)}\n"
-                           f"log:\n{_tail(self.log_path)}")
+        wsgi_peers.wait_answering(self, self.auth_url, 200, timeout, self.stop)
+        return self
 
     def stop(self, timeout=STOP_TIMEOUT):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        wsgi_peers.stop_group(self.proc, timeout)
         if self._out is not None and not self._out.closed:
             self._out.close()
 
@@ -472,19 +389,6 @@ class KeystoneServer:
             "http_request_max_retries": "1",
         }
 
-    def requests_logged(self, method, path_part):
-        """How many ``METHOD ...path_part...`` requests Keystone has ended."""
-        needle = f'"{method} '
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return sum(1 for line in f if ACCESS_LOGGER in line
-                           and needle in line and path_part in line)
-        except FileNotFoundError:
-            return 0
-
-    def log_tail(self, chars=6000):
-        return _tail(self.log_path, chars)
-
 
 def make_keystone(base_dir):
     """A running, filled KeystoneServer (``bootstrap_seconds`` set)."""
@@ -523,11 +427,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
-    server = getattr(item, "funcargs", {}).get("keystone")
-    if report.failed and isinstance(server, KeystoneServer):
-        report.sections.append((f"keystone log (tail of {server.log_path})",
-                                server.log_tail()))
+    wsgi_peers.attach_log_tail(item, outcome.get_result(), KeystoneServer, "keystone")
 
 
 def main(argv=None):
