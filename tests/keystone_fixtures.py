@@ -389,6 +389,19 @@ class KeystoneServer(wsgi_peers.Peer):
             "http_request_max_retries": "1",
         }
 
+    def start_api(self, state_dir, drivers=("fake",), extra_conf=None):
+        """A started nativesnap-api with ``auth_strategy = keystone`` against
+        this Keystone (its own sqlite database in ``state_dir``); the caller
+        stops it."""
+        server = fixtures.APIServer(state_dir, fixtures.sqlite_url(state_dir),
+                                    drivers=drivers, extra_conf={
+                                        "api": {"auth_strategy": "keystone"},
+                                        "keystone_authtoken": self.authtoken_conf(),
+                                        **(extra_conf or {})})
+        server.manage("db", "sync")
+        server.start()
+        return server
+
 
 def make_keystone(base_dir):
     """A running, filled KeystoneServer (``bootstrap_seconds`` set)."""

@@ -41,7 +41,6 @@ Keystone and Cinder.
 import pytest
 import requests
 
-from tests import fixtures
 from tests.functional import libvirt_helpers as lh
 
 pytest_plugins = ["tests.keystone_fixtures", "tests.cinder_fixtures",
@@ -59,15 +58,9 @@ USER_AGENT = "nativesnap-test"
 def ks_api(keystone, cinder_keystone, tmp_path_factory):
     """A libvirt nativesnap-api behind Keystone that calls the Keystone
     Cinder found in the user's catalog."""
-    state = str(tmp_path_factory.mktemp("api-keystone-cinder"))
-    server = fixtures.APIServer(state, fixtures.sqlite_url(state),
-                                drivers=("libvirt",), extra_conf={
-                                    "api": {"auth_strategy": "keystone"},
-                                    "keystone_authtoken": keystone.authtoken_conf(),
-                                    **cinder_keystone.nativesnap_conf(),
-                                })
-    server.manage("db", "sync")
-    server.start()
+    server = keystone.start_api(str(tmp_path_factory.mktemp("api-keystone-cinder")),
+                                drivers=("libvirt",),
+                                extra_conf=cinder_keystone.nativesnap_conf())
     yield server
     server.stop()
 

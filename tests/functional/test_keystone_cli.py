@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-from tests import fixtures
 from tests.functional import client_helpers as cli
 from tests.functional import helpers as h
 
@@ -22,13 +21,7 @@ pytest_plugins = ["tests.keystone_fixtures"]
 
 @pytest.fixture(scope="module")
 def ks_api(keystone, tmp_path_factory):
-    state = str(tmp_path_factory.mktemp("api-keystone-cli"))
-    server = fixtures.APIServer(state, fixtures.sqlite_url(state), extra_conf={
-        "api": {"auth_strategy": "keystone"},
-        "keystone_authtoken": keystone.authtoken_conf(),
-    })
-    server.manage("db", "sync")
-    server.start()
+    server = keystone.start_api(str(tmp_path_factory.mktemp("api-keystone-cli")))
     keystone.register_endpoint(server.url)
     yield server
     server.stop()

@@ -18,7 +18,6 @@ import time
 
 import pytest
 
-from tests import fixtures
 from tests.functional import helpers as h
 
 pytest_plugins = ["tests.keystone_fixtures"]
@@ -28,13 +27,7 @@ YEARLY = {"cron": "0 3 1 1 *", "keep_last": 2}
 
 @pytest.fixture(scope="module")
 def ks_api(keystone, tmp_path_factory):
-    state = str(tmp_path_factory.mktemp("api-keystone-roles"))
-    server = fixtures.APIServer(state, fixtures.sqlite_url(state), extra_conf={
-        "api": {"auth_strategy": "keystone"},
-        "keystone_authtoken": keystone.authtoken_conf(),
-    })
-    server.manage("db", "sync")
-    server.start()
+    server = keystone.start_api(str(tmp_path_factory.mktemp("api-keystone-roles")))
     yield server
     server.stop()
 
